@@ -1,0 +1,3 @@
+from sre_llm.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Render a validated spec into files (pure) and write them (one writer)."""

@@ -1,0 +1,1 @@
+"""The model-release spec: models, registries, rules and the loader."""

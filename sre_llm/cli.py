@@ -26,7 +26,50 @@ def _emit(data: object) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=True))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class LazyGroup(click.Group):
+    """A group whose commands live in other modules, imported only when used.
+
+    ``LAZY`` maps a command name to ``"module:attr"``, where attr is a click command or an installer
+    function that adds its commands to the group. So ``sre-llm render`` never imports the dataset,
+    registry or training code (tests/test_core_light.py checks it).
+    """
+
+    def __init__(self, *args: object, lazy: dict[str, str] | None = None, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.lazy = dict(lazy or {})
+        self._installed: set[str] = set()
+
+    def _install(self, target: str) -> None:
+        if target in self._installed:
+            return
+        self._installed.add(target)
+        module, _, attr = target.partition(":")
+        obj = getattr(__import__(module, fromlist=[attr]), attr)
+        if isinstance(obj, click.Command):
+            self.add_command(obj)
+        else:
+            obj(self)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in self.lazy:
+            self._install(self.lazy[cmd_name])
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        for target in sorted(set(self.lazy.values())):
+            self._install(target)
+        return super().list_commands(ctx)
+
+
+# Commands that live in other modules: name → "module:command" or "module:installer".
+# Register new commands HERE (not with imports at the bottom of this file).
+LAZY = {
+    **dict.fromkeys(["register", "sign", "verify", "promote", "rollback", "registry", "audit"],
+                    "sre_llm.registry.cli:install"),
+}
+
+
+@click.group(cls=LazyGroup, lazy=LAZY, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="sre-llm")
 def cli() -> None:
     """Fine-tune a local LLM that chooses agent-sre remediations, from one model-release.yaml.
@@ -172,6 +215,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(EXIT_INTERNAL)
     sys.exit(0)
 
+
+# Other modules' commands are registered lazily in LAZY above, not by importing them here.
 
 if __name__ == "__main__":
     main()

@@ -9,6 +9,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 HEAVY = ("torch", "transformers", "llamafactory", "peft", "datasets", "accelerate", "bitsandbytes", "vllm")
+# The other stages' code is not needed to validate or render either (the CLI loads it lazily).
+OTHER_STAGES = ("sre_llm.dataset", "sre_llm.collect", "sre_llm.registry", "sre_llm.execute",
+                "sre_llm.evaluate", "sre_llm.deploy", "sre_llm.basemodel")
 
 PROBE = """
 import json, sys
@@ -17,12 +20,13 @@ try:
     main({argv!r})
 except SystemExit as exc:
     code = exc.code
-print(json.dumps({{"code": code, "heavy": sorted(m for m in sys.modules if m.split(".")[0] in {heavy!r})}}))
+print(json.dumps({{"code": code, "heavy": sorted(m for m in sys.modules
+                   if m.split(".")[0] in {heavy!r} or ".".join(m.split(".")[:2]) in {other!r})}}))
 """
 
 
 def _probe(argv: list[str], cwd: Path) -> dict:
-    code = PROBE.format(argv=argv, heavy=HEAVY)
+    code = PROBE.format(argv=argv, heavy=HEAVY, other=OTHER_STAGES)
     proc = subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, timeout=120)
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -39,3 +43,13 @@ def test_the_probe_can_see_heavy_modules(tmp_path: Path) -> None:
     code = "import sys, torch; print(json.dumps({'heavy': 'torch' in sys.modules}))"
     proc = subprocess.run([sys.executable, "-c", "import json;" + code], capture_output=True, text=True, timeout=120)
     assert json.loads(proc.stdout) == {"heavy": True}
+
+
+def test_every_lazy_command_resolves() -> None:
+    import click
+
+    from sre_llm.cli import LAZY, cli
+
+    ctx = click.Context(cli)
+    missing = [name for name in LAZY if cli.get_command(ctx, name) is None]
+    assert missing == []

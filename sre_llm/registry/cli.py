@@ -1,0 +1,301 @@
+"""Commands of the registry stage: ``register``, ``sign``, ``verify``, ``promote``, ``rollback``,
+``registry list|show|diff|keygen`` and ``audit verify``. Each parses, calls one library function,
+prints, and lets :func:`sre_llm.cli.main` map errors to exit codes.
+
+Only click is imported at module level: ``sre-llm validate`` must stay light.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from sre_llm.errors import SreLlmError
+
+
+def _emit(data: object) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
+
+
+def _common(fn: Callable) -> Callable:
+    """--root, --store and --json; with --json a failure also prints ``{"ok": false, "error": …}``."""
+
+    @click.option("--root", default=".", show_default=True, type=click.Path(file_okay=False),
+                  help="The GitOps repository (holds registry/ and audit/).")
+    @click.option("--store", type=click.Path(file_okay=False), envvar="SRE_LLM_ARTIFACT_STORE",
+                  help="Artifact store directory [default: ROOT/.cache/artifacts].")
+    @click.option("--json", "as_json", is_flag=True, help="Print a JSON report instead of text.")
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except SreLlmError as exc:
+            if kwargs.get("as_json"):
+                _emit({"ok": False, "error": str(exc), "exit_code": exc.exit_code})
+            raise
+
+    return wrapper
+
+
+def _registry(root: str, store: str | None):
+    from sre_llm.registry.service import open_registry
+
+    return open_registry(root, store)
+
+
+_name = click.option("-n", "--name", "model", help="Registered model (release name); optional when only one exists.")
+_pubkey = click.option("--public-key", type=click.Path(dir_okay=False),
+                       help="Verify with this public key (PEM) instead of the recorded one.")
+_chain = click.option("--certificate-chain", "chain", multiple=True, type=click.Path(dir_okay=False),
+                      help="Trusted CA certificate(s) for the certificate method (repeatable).")
+
+
+@click.command()
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.option("--model", "model_dir", required=True, type=click.Path(file_okay=False),
+              help="Model directory to register (adapter or merged weights, tokenizer, config).")
+@click.option("--metrics", type=click.Path(dir_okay=False), help="Evaluation report (eval.json) with the gate figures.")
+@click.option("--run", "run_record", type=click.Path(dir_okay=False), help="Training run record (run.json) for lineage.")
+@click.option("--bump", type=click.Choice(["patch", "minor", "major"]),
+              help="Register as the next version of this kind instead of the spec's version.")
+@_common
+def register(spec: str, model_dir: str, metrics: str | None, run_record: str | None, bump: str | None,
+             root: str, store: str | None, as_json: bool) -> None:
+    """Register a model directory as a version of the spec's release.
+
+    The version is the spec's metadata.version. Registering the same version again with the same
+    digests changes nothing; with different digests it is refused (exit 1) and the next versions
+    are offered: new base model = major, new data = minor, recipe change = patch.
+    """
+    from sre_llm.registry.service import register as do_register
+
+    reg = _registry(root, store)
+    res = do_register(reg, spec, model_dir, metrics, run_record, bump)  # type: ignore[arg-type]
+    e = res.entry
+    if as_json:
+        _emit({"ok": True, "model": res.model, "version": res.version, "created": res.created,
+               "artifact": e.artifact.digest, "gates_passed": e.gates_passed, "index": str(res.index_path),
+               "store": str(reg.store.local_tree(e.artifact.digest))})
+        return
+    verb = "registered" if res.created else "already registered (unchanged)"
+    click.echo(f"{res.model} {res.version}: {verb}")
+    click.echo(f"  artifact  {e.artifact.digest} ({len(e.artifact.files)} files, {e.artifact.size} bytes)")
+    click.echo(f"  gates     {'passed' if e.gates_passed else 'not passed' if e.gates else 'no metrics'}")
+    click.echo(f"  index     {res.index_path}")
+
+
+@click.command()
+@click.argument("version")
+@_name
+@click.option("--method", type=click.Choice(["key", "certificate", "sigstore"]), help="Override spec.signing.method.")
+@click.option("--key", help="Private key: a PEM path, file:PATH or env:NAME [default: spec.signing.private_key].")
+@click.option("--certificate-chain", "chain", multiple=True, type=click.Path(dir_okay=False),
+              help="Signing certificate first, then its CAs (certificate method; repeatable).")
+@click.option("--public-key", type=click.Path(dir_okay=False), help="Public key recorded for verification (key method).")
+@click.option("--force", is_flag=True, help="Re-sign a version that already has a signature.")
+@_common
+def sign(version: str, model: str | None, method: str | None, key: str | None, chain: tuple[str, ...],
+         public_key: str | None, force: bool, root: str, store: str | None, as_json: bool) -> None:
+    """Sign a registered version with OpenSSF model-signing; the bundle is kept with the version.
+
+    Methods: key (EC private key, offline), certificate (key + certificate chain, offline),
+    sigstore (keyless, needs the network and an OIDC identity such as GitHub Actions').
+    """
+    from sre_llm.registry.release import sign as do_sign
+
+    reg = _registry(root, store)
+    name = reg.resolve_model(model)
+    sig = do_sign(reg, name, version, method=method, private_key=key, certificate_chain=chain,
+                  public_key=public_key, force=force)
+    if as_json:
+        _emit({"ok": True, "model": name, "version": version, **sig.model_dump(mode="json", exclude_none=True)})
+    else:
+        click.echo(f"{name} {version}: signed ({sig.method}{', key ' + sig.key_id[:16] if sig.key_id else ''}) → {sig.bundle}")
+
+
+@click.command()
+@click.argument("version")
+@_name
+@_pubkey
+@_chain
+@_common
+def verify(version: str, model: str | None, public_key: str | None, chain: tuple[str, ...],
+           root: str, store: str | None, as_json: bool) -> None:
+    """Re-hash a version's stored files and check its signature; exit 1 with the reason if bad."""
+    from sre_llm.registry.release import verify as do_verify
+
+    reg = _registry(root, store)
+    name = reg.resolve_model(model)
+    res = do_verify(reg, name, version, public_key=public_key, certificate_chain=chain)
+    if as_json:
+        _emit({"ok": True, **res})
+    else:
+        click.echo(f"{name} {res['version']}: signature verified ({res['method']}, artifact {res['artifact']})")
+
+
+def _alias_report(res, as_json: bool) -> None:
+    if as_json:
+        _emit({"ok": True, "model": res.model, "alias": res.alias, "version": res.version, "previous": res.previous,
+               "changed": res.changed, "commit": res.commit, "paths": res.paths})
+    elif not res.changed:
+        click.echo(f"{res.model} {res.version} is already {res.alias}; nothing to do")
+    else:
+        where = f"committed {res.commit[:12]}" if res.commit else "not committed (--no-commit)"
+        click.echo(f"{res.model} {res.alias}: {res.previous or 'none'} → {res.version} ({where})")
+
+
+@click.command()
+@click.argument("version")
+@_name
+@click.option("--alias", default="champion", show_default=True, type=click.Choice(["champion", "challenger"]))
+@_pubkey
+@_chain
+@click.option("--no-commit", is_flag=True, help="Write the index but do not commit.")
+@_common
+def promote(version: str, model: str | None, alias: str, public_key: str | None, chain: tuple[str, ...],
+            no_commit: bool, root: str, store: str | None, as_json: bool) -> None:
+    """Move an alias (champion) to a version whose gates passed and whose signature verifies.
+
+    Refused with exit 1, naming the reason, when a gate failed or the signature is missing, does
+    not match the files, or was made with another key. The change is committed with git.
+    """
+    from sre_llm.registry.release import promote as do_promote
+
+    reg = _registry(root, store)
+    name = reg.resolve_model(model)
+    _alias_report(do_promote(reg, name, version, alias=alias, public_key=public_key, certificate_chain=chain,
+                             commit=not no_commit), as_json)
+
+
+@click.command()
+@click.option("--to", "to", help="Version to roll back to [default: the previous champion].")
+@_name
+@_pubkey
+@_chain
+@click.option("--no-verify", is_flag=True, help="Emergency: skip re-hashing and signature checks.")
+@click.option("--no-commit", is_flag=True, help="Write the index but do not commit.")
+@_common
+def rollback(to: str | None, model: str | None, public_key: str | None, chain: tuple[str, ...], no_verify: bool,
+             no_commit: bool, root: str, store: str | None, as_json: bool) -> None:
+    """Move champion back to the previous champion (or --to VERSION) and commit. Works offline."""
+    from sre_llm.registry.release import rollback as do_rollback
+
+    reg = _registry(root, store)
+    name = reg.resolve_model(model)
+    _alias_report(do_rollback(reg, name, to, public_key=public_key, certificate_chain=chain,
+                              check_signature=not no_verify, commit=not no_commit), as_json)
+
+
+@click.group()
+def registry() -> None:
+    """Read the model registry (registry/<model>.yaml) and make signing keys."""
+
+
+@registry.command("list")
+@_name
+@_common
+def list_cmd(model: str | None, root: str, store: str | None, as_json: bool) -> None:
+    """Versions of a model, newest first, with status, aliases, gates and signature."""
+    from sre_llm.registry.service import list_versions
+
+    reg = _registry(root, store)
+    name = reg.resolve_model(model)
+    rows = list_versions(reg, name)
+    if as_json:
+        _emit({"ok": True, "model": name, "versions": rows})
+        return
+    click.echo(f"{'VERSION':<12} {'STATUS':<12} {'ALIASES':<20} {'GATES':<6} {'SIGNED':<6} ARTIFACT")
+    for r in rows:
+        click.echo(f"{r['version']:<12} {r['status']:<12} {','.join(r['aliases']) or '-':<20} "
+                   f"{'pass' if r['gates_passed'] else 'fail':<6} {'yes' if r['signed'] else 'no':<6} {r['artifact'][:19]}")
+
+
+@registry.command("show")
+@click.argument("version")
+@_name
+@_common
+def show_cmd(version: str, model: str | None, root: str, store: str | None, as_json: bool) -> None:
+    """Everything recorded for one version (or alias, such as champion)."""
+    from sre_llm.registry.service import show
+
+    reg = _registry(root, store)
+    data = show(reg, reg.resolve_model(model), version)
+    if as_json:
+        _emit({"ok": True, **data})
+    else:
+        from sre_llm.registry.index import yaml_io
+
+        yaml_io().dump(data, click.get_text_stream("stdout"))
+
+
+@registry.command("diff")
+@click.argument("a")
+@click.argument("b")
+@_name
+@_common
+def diff_cmd(a: str, b: str, model: str | None, root: str, store: str | None, as_json: bool) -> None:
+    """Fields that differ between two versions (lineage, gates, files)."""
+    from sre_llm.registry.service import diff
+
+    reg = _registry(root, store)
+    rows = diff(reg, reg.resolve_model(model), a, b)
+    if as_json:
+        _emit({"ok": True, "a": a, "b": b, "differences": rows})
+        return
+    for r in rows:
+        click.echo(f"{r['field']}: {r['a']} → {r['b']}")
+    if not rows:
+        click.echo(f"{a} and {b} do not differ")
+
+
+@registry.command("keygen")
+@click.argument("private_key", type=click.Path(dir_okay=False))
+@click.argument("public_key", type=click.Path(dir_okay=False))
+@click.option("--curve", default="P-256", show_default=True, type=click.Choice(["P-256", "P-384", "P-521"]))
+def keygen(private_key: str, public_key: str, curve: str) -> None:
+    """Write a new EC signing key pair (private key mode 0600; never overwrites)."""
+    from sre_llm.signing import generate_key
+
+    key_id = generate_key(private_key, public_key, curve)
+    click.echo(f"wrote {private_key} and {public_key} (key id {key_id})")
+
+
+@click.group("audit")
+def audit_group() -> None:
+    """The hash-chained audit log of every data access, run, registration and promotion."""
+
+
+@audit_group.command("verify")
+@click.option("--root", default=".", show_default=True, type=click.Path(file_okay=False),
+              help="Repository whose log (audit/audit.jsonl) is checked, also against git HEAD.")
+@click.option("--log", "log", type=click.Path(dir_okay=False), envvar="SRE_LLM_AUDIT_LOG",
+              help="Audit log file [default: ROOT/audit/audit.jsonl].")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON report instead of text.")
+def audit_verify(root: str, log: str | None, as_json: bool) -> None:
+    """Check the chain: exit 1 naming the first edited, reordered, deleted or inserted record."""
+    from sre_llm import audit
+    from sre_llm.errors import CheckFailed
+
+    report = audit.verify_in_repo(root, log)
+    if as_json:
+        _emit(report.to_dict())
+    if report.problem is not None:
+        if as_json:
+            raise SystemExit(1)
+        raise CheckFailed(f"{report.path}: {report.problem}")
+    if not as_json:
+        tail = f", matches git HEAD ({report.committed_records} committed)" if report.committed_records is not None else ""
+        click.echo(f"{report.path}: {report.records} records, chain intact (head seq {report.head_seq}){tail}")
+
+
+COMMANDS = [register, sign, verify, promote, rollback, registry, audit_group]
+
+
+def install(cli: click.Group) -> None:
+    """Add this stage's commands to the ``sre-llm`` group."""
+    for command in COMMANDS:
+        cli.add_command(command)

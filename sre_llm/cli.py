@@ -64,6 +64,7 @@ class LazyGroup(click.Group):
 # Commands that live in other modules: name → "module:command" or "module:installer".
 # Register new commands HERE (not with imports at the bottom of this file).
 LAZY = {
+    **dict.fromkeys(["dataset", "collect"], "sre_llm.dataset.cli:register"),
     **dict.fromkeys(["register", "sign", "verify", "promote", "rollback", "registry", "audit"],
                     "sre_llm.registry.cli:install"),
 }

@@ -1,0 +1,244 @@
+"""``sre-llm dataset build``: read the spec's sources, run the pipeline, publish the files.
+
+Layout, under ``<root>/datasets/<name>/``::
+
+    <digest>/train.jsonl validation.jsonl test.jsonl   alpaca records (``.age`` when encrypted)
+    <digest>/quarantine.jsonl failed.jsonl             set aside, with reasons / marked failed
+    <digest>/dataset_info.json                          the same entries the renderer writes
+    <digest>/dataset_card.json README.md                the card (counts, redactions, sha256s)
+    current -> <digest>                                 symlink, replaced atomically
+
+``<digest>`` is the sha256 (16 hex) of the plaintext splits, so the same data always lands in
+the same folder and a rebuild with nothing new changes nothing. The folder is written under a
+temporary name and renamed into place: readers never see half a dataset.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
+
+from sre_llm.dataset import card as card_mod
+from sre_llm.dataset import records as rec
+from sre_llm.dataset.crypto import SUFFIX, encrypt
+from sre_llm.dataset.format import INSTRUCTION
+from sre_llm.dataset.pipeline import Progress, Result, Settings, run
+from sre_llm.dataset.redact import Redactor
+from sre_llm.dataset.split import SPLITS
+from sre_llm.errors import BadInput
+from sre_llm.fsutil import _fsync_dir
+
+FORMAT_VERSION = "sre-llm/dataset/v1"
+
+
+@dataclass(frozen=True)
+class Built:
+    name: str
+    digest: str
+    path: Path
+    card: dict
+    reused: bool  # the folder existed already (same data): nothing was rewritten
+
+
+def source_records(source: Any, root: Path) -> Iterator[Any]:
+    """Raw records from one spec source (collectors are imported only when used)."""
+    kind = source.type
+    if kind == "synthetic":
+        from sre_llm.dataset.synth import generate
+
+        yield from generate(source.count, source.seed)
+    elif kind == "runbook":
+        from sre_llm.collect.runbook import read_logs
+
+        yield from read_logs(source.path, root)
+    elif kind == "alertmanager":
+        from sre_llm.collect.alertmanager import read_store
+
+        yield from read_store(_under(root, source.store))
+    elif kind == "prometheus":
+        from sre_llm.collect.prometheus import collect
+
+        yield from collect(source, root)
+    elif kind == "linear":
+        from sre_llm.collect.linear import collect
+
+        yield from collect(source, root)
+    elif kind == "git":
+        from sre_llm.collect.git import collect
+
+        yield from collect(source, root)
+    else:  # pragma: no cover - the spec's Literal forbids it
+        raise BadInput(f"unknown source type {kind!r}")
+
+
+def file_records(paths: Sequence[str | Path]) -> Iterator[Any]:
+    """Raw records from JSONL files (``dataset synth`` output, collector snapshots)."""
+    for pattern in paths:
+        matches = sorted(glob.glob(str(pattern))) or [str(pattern)]
+        for p in matches:
+            if not Path(p).is_file():
+                raise BadInput(f"{p}: no such file")
+            yield from rec.read_jsonl(p, source=Path(p).stem)
+
+
+def _under(root: Path, path: str) -> Path:
+    p = Path(path)
+    return p if p.is_absolute() else root / p
+
+
+def _failed_rows(result: Result) -> Iterator[dict]:
+    for ex in result.failed:
+        yield {"instruction": INSTRUCTION, "input": ex[7], "output": ex[8], "outcome": "failure", "source": ex[2], "startsAt": ex[0]}
+
+
+def build(
+    release: Any,
+    root: str | Path = ".",
+    inputs: Sequence[str | Path] = (),
+    progress: Progress | None = None,
+    spec_path: str = "",
+    read_sources: bool = True,
+) -> Built:
+    """Build the dataset a :class:`~sre_llm.spec.model.ModelRelease` describes and publish it.
+
+    ``inputs`` are extra JSONL files of raw records; ``read_sources=False`` reads only those.
+    """
+    from sre_llm.render.llamafactory import dataset_info
+
+    root = Path(root)
+    ds = release.spec.dataset
+    settings = Settings.from_spec(ds)
+    redactor = Redactor.from_spec(ds.redaction)
+
+    def records() -> Iterator[Any]:
+        for source in ds.sources if read_sources else ():
+            yield from source_records(source, root)
+        yield from file_records(inputs)
+
+    result = run(records(), settings, redactor, progress or (lambda s, n: None))
+
+    # One split in memory at a time (the 100k benchmark's peak RSS); the folder name is the
+    # digest of the plaintext, known only once every split has been rendered.
+    base = root / "datasets" / ds.name
+    base.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=base, prefix=".build."))
+    try:
+        recipients = list(ds.encryption.recipients) if ds.encryption else None
+        whole = hashlib.sha256()
+        listing: dict[str, tuple[str, int]] = {}  # file → (sha256 on disk, bytes)
+        plain_sha: dict[str, str] = {}
+        for name, rows in [*((f"{s}.jsonl", _split_lines(result, s)) for s in SPLITS),
+                           ("quarantine.jsonl", (_line(r) for r in result.quarantined)),
+                           ("failed.jsonl", (_line(r) for r in _failed_rows(result)))]:
+            payload = "".join(rows).encode()
+            if name[:-6] in SPLITS:
+                whole.update(name[:-6].encode() + b"\0" + payload)
+            plain_sha[name] = hashlib.sha256(payload).hexdigest()
+            if recipients:
+                payload, name = encrypt(payload, recipients), name + SUFFIX
+            _write(tmp / name, payload)
+            listing[name] = (hashlib.sha256(payload).hexdigest() if recipients else plain_sha[name], len(payload))
+            del payload
+        digest = whole.hexdigest()[:16]
+        final = base / digest
+        if (final / "dataset_card.json").is_file():
+            shutil.rmtree(tmp, ignore_errors=True)
+            _point_current(base, digest)
+            return Built(ds.name, digest, final, json.loads((final / "dataset_card.json").read_text()), reused=True)
+        info = (json.dumps(dataset_info(release), indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
+        _write(tmp / "dataset_info.json", info)
+        listing["dataset_info.json"] = (hashlib.sha256(info).hexdigest(), len(info))
+        card = card_mod.make_card(
+            name=ds.name, digest=digest, stats=result.stats, files=listing,
+            plaintext_sha256=plain_sha if recipients else {},
+            encryption=recipients, identity_ref=ds.encryption.identity if ds.encryption else None,
+            release=f"{release.metadata.name} {release.metadata.version}", spec_path=spec_path,
+            redaction=ds.redaction.model_dump(), sources=[s.type for s in ds.sources], format_version=FORMAT_VERSION,
+        )
+        _write(tmp / "README.md", card_mod.markdown(card).encode())
+        _write(tmp / "dataset_card.json", (json.dumps(card, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode())
+        _publish(tmp, base, digest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _point_current(base, digest)
+    return Built(ds.name, digest, final, card, reused=False)
+
+
+def _write(path: Path, payload: bytes) -> None:
+    with open(path, "wb") as fh:
+        fh.write(payload)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+_INSTRUCTION_JSON = json.dumps(INSTRUCTION, ensure_ascii=False)
+_dumps_str = json.encoder.encode_basestring  # type: ignore[attr-defined]
+
+
+def _split_lines(result: Result, split: str) -> Iterator[str]:
+    # Hand-assembled ``json.dumps(row, sort_keys=True, ensure_ascii=False)``: the instruction is
+    # the same in every row, so it is encoded once (a test checks the bytes are identical).
+    for ex in result.splits[split]:
+        yield f'{{"input": {_dumps_str(ex[7])}, "instruction": {_INSTRUCTION_JSON}, "output": {_dumps_str(ex[8])}}}\n'
+
+
+def _line(row: dict) -> str:
+    return json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n"
+
+
+def _publish(tmp: Path, base: Path, digest: str) -> None:
+    """Rename the finished temporary folder to ``<digest>`` (atomic; readers never see half)."""
+    os.chmod(tmp, 0o700 if any(p.suffix == SUFFIX for p in tmp.iterdir()) else 0o755)
+    _fsync_dir(tmp)
+    try:
+        os.replace(tmp, base / digest)
+    except OSError:
+        if (base / digest / "dataset_card.json").is_file():
+            shutil.rmtree(tmp, ignore_errors=True)
+            return  # a concurrent build published the same data first
+        raise
+    _fsync_dir(base)
+
+
+def _point_current(base: Path, digest: str) -> None:
+    """``current -> <digest>``, replaced atomically (a symlink renamed over the old one)."""
+    link = base / "current"
+    tmp = base / f".current.{os.getpid()}.tmp"
+    tmp.unlink(missing_ok=True)
+    os.symlink(digest, tmp)
+    os.replace(tmp, link)
+    _fsync_dir(base)
+
+
+def resolve_dataset(target: str, root: str | Path = ".") -> Path:
+    """A dataset folder from a spec path, a folder, or a dataset name (its ``current``)."""
+    root = Path(root)
+    p = Path(target)
+    if p.is_file() and p.suffix in (".yaml", ".yml"):
+        from sre_llm.spec.load import load_spec
+
+        p = root / "datasets" / load_spec(p).release.spec.dataset.name / "current"
+    elif not p.is_dir():
+        p = root / "datasets" / target / "current"
+    if p.is_dir() and not (p / "dataset_card.json").is_file() and (p / "current").is_dir():
+        p = p / "current"
+    if not (p / "dataset_card.json").is_file():
+        raise BadInput(f"{target}: no built dataset found (looked for {p}/dataset_card.json); run `sre-llm dataset build SPEC`")
+    return p
+
+
+def show(target: str, root: str | Path = ".") -> dict:
+    """The card of a built dataset, with where it is."""
+    p = resolve_dataset(target, root)
+    card = json.loads((p / "dataset_card.json").read_text())
+    card["path"] = str(p)
+    card["resolved"] = str(p.resolve())
+    return card

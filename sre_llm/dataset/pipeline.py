@@ -1,0 +1,268 @@
+"""The pipeline between the sources and the files: label → redact → validate → dedupe → limit → split.
+
+Pure: raw records in, a :class:`Result` out (examples per split, quarantined and failed records,
+counts for the card). Reading sources and writing files are :mod:`sre_llm.dataset.build`'s job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+from sre_llm.catalog import NONE
+from sre_llm.dataset import records as rec
+from sre_llm.dataset.format import INSTRUCTION, ParseError, parse_output, render_output, render_parts
+from sre_llm.dataset.label import ActionIndex, alerts_from_actions, from_annotations
+from sre_llm.dataset.quality import normalize, problems, visible_labels
+from sre_llm.dataset.redact import Redactor
+from sre_llm.dataset.split import SPLITS, assign_digest, group_digest
+from sre_llm.errors import BadInput
+
+Progress = Callable[[str, int], None]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the spec's ``dataset`` section decides for the pipeline."""
+
+    name: str = "sre-remediation"
+    train: float = 0.8
+    validation: float = 0.1
+    test: float = 0.1
+    min_examples: int = 1000
+    max_examples: int = 100_000
+    include_failed: bool = False
+
+    @classmethod
+    def from_spec(cls, ds: Any) -> "Settings":
+        """From a :class:`sre_llm.spec.model.DatasetSpec`."""
+        s = ds.split
+        return cls(ds.name, s.train, s.validation, s.test, ds.min_examples, ds.max_examples, ds.include_failed)
+
+
+# One example, as a tuple for speed: 100k dataclass instances cost a measurable share of the budget.
+# (time, digest, source, function, outcome, label_source, group digest, input, output,
+#  hash of the normalized input, hash of the normalized output)
+Example = tuple
+
+
+@dataclass
+class Result:
+    splits: dict[str, list[Example]]
+    quarantined: list[dict]
+    failed: list[Example]
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    def rows(self, split: str) -> Iterable[dict[str, str]]:
+        """The alpaca records of a split, in file order."""
+        for ex in self.splits[split]:
+            yield {"instruction": INSTRUCTION, "input": ex[7], "output": ex[8]}
+
+
+def _noop(stage: str, n: int) -> None:
+    return None
+
+
+def _prepare_action(a: dict) -> None:
+    # An action that embeds its alert joins by that alert's labels and fingerprint.
+    embedded = a.get("alert")
+    if isinstance(embedded, dict) and isinstance(embedded.get("labels"), dict):
+        a.setdefault("labels", embedded["labels"])
+        if not a.get("fingerprint"):  # only a full label set has the alert's fingerprint
+            a["fingerprint"] = embedded.get("fingerprint") or rec.fingerprint(embedded["labels"])
+
+
+class _Reader:
+    """Pass 1: every record is checked and every alert reduced at once to what the rest needs
+    (rendered, redacted input; join keys; the annotation label), so 100k raw alerts are never
+    held in memory together."""
+
+    def __init__(self, redactor: Redactor):
+        self.redactor = redactor
+        self.pending: list[tuple] = []
+        self.actions: list[dict] = []
+        self.quarantine: list[dict] = []
+        self.read: Counter = Counter()
+
+    def _quarantine(self, source: str, where: str, reason: str, record: Any) -> None:
+        self.quarantine.append(self.redactor.mapping(dict(rec.Quarantined.of(source, where, reason, record))))
+
+    def feed(self, r: Any) -> None:
+        if isinstance(r, rec.Quarantined):
+            self.quarantine.append(self.redactor.mapping(dict(r)))
+            return
+        why = rec.check(r)
+        if why is not None:
+            self._quarantine(r.get("source", "?") if isinstance(r, dict) else "?", "", why, r)
+            return
+        kind = r.get("kind", "alert")
+        if kind == "alert":
+            self.alert(r)
+        elif kind == "action" or (kind == "resolution" and r.get("lambda_function")):
+            _prepare_action(r)
+            self.actions.append(r)
+            for alert in alerts_from_actions((r,)):
+                why = rec.check(alert)
+                if why is None:
+                    self.alert(alert)
+                else:
+                    self._quarantine(alert["source"], "", f"embedded alert: {why}", r)
+
+    def alert(self, r: dict) -> None:
+        source = r.get("source", "?")
+        self.read[source] += 1
+        labels = r["labels"]
+        ann = r.get("annotations") or {}
+        shown = {k: ann[k] for k in ("summary", "description") if k in ann}
+        fn, params, problem = from_annotations(ann)
+        # The input is redacted in pass 2 together with the answer (one pass over both).
+        self.pending.append((
+            rec.utc(r["startsAt"]), source, r.get("incident"), render_parts(visible_labels(labels), shown),
+            r.get("fingerprint") or "", labels.get("alertname", ""), labels.get("namespace", ""),
+            rec.utc(r.get("endsAt")), fn, params, problem, self.redactor.mapping(r) if problem else None,
+        ))
+
+
+_SEP = "\x1e"  # record separator: whitespace to every pattern, so no match crosses it
+
+
+def _redact_all(redactor: Redactor, parts: tuple[str, str], fn: str, params: Any) -> tuple[str, str, str]:
+    """Redacted label lines, annotation lines and answer, in one pass over all three.
+
+    Patterns never cross the separator, and a replacement inside a JSON string keeps it a JSON
+    string; the answer is re-parsed anyway, and when a user pattern broke it the parameters are
+    redacted value by value instead.
+    """
+    text_out = render_output(fn, params)
+    both = redactor.text(f"{parts[0]}{_SEP}{parts[1]}{_SEP}{text_out}").split(_SEP)
+    if len(both) == 3 and (both[2] == text_out or _parses(both[2])):
+        return both[0], both[1], both[2]
+    return redactor.text(parts[0]), redactor.text(parts[1]), render_output(fn, redactor.value(params))
+
+
+def _parses(text: str) -> bool:
+    try:
+        parse_output(text)
+    except ParseError:
+        return False
+    return True
+
+
+def run(records: Iterable[Any], settings: Settings, redactor: Redactor, progress: Progress = _noop) -> Result:
+    """Everything between reading and writing. Raises :class:`BadInput` under ``min_examples``."""
+    reader = _Reader(redactor)
+    i = 0
+    for i, r in enumerate(records, 1):
+        reader.feed(r)
+        if i % 5000 == 0:
+            progress("read", 5000)
+    progress("read", i % 5000 if reader.pending or reader.quarantine else 0)
+
+    # Pass 2: join with actions (read in full by now), validate against the catalog, render.
+    index = ActionIndex(reader.actions)
+    quarantine = reader.quarantine
+    stats: Counter = Counter()
+    kept: list[Example] = []
+    failed: list[Example] = []
+    pending = reader.pending
+    pending.reverse()
+    while pending:  # popping frees each alert as soon as its example exists
+        stamp, source, incident, parts, fp, name, ns, end, fn, params, problem, raw = pending.pop()
+        text_in = f"{parts[0]}\n{parts[1]}" if parts[0] and parts[1] else parts[0] or parts[1]
+        action = index.find(fp, name, ns, stamp, end) if index else None
+        if action is not None:
+            fn, params = action["lambda_function"], action.get("parameters") or {}
+            outcome, label_source = action.get("outcome", "unknown"), action.get("source", "runbook")
+            problem, raw = None, {"alert": {"input": text_in}, "action": action}
+        else:
+            outcome, label_source = "unknown", ("annotation" if fn != NONE else NONE)
+        if problem is None:
+            why = problems(fn, params)
+            problem = "; ".join(why) if why else None
+        if problem is not None:
+            q = rec.Quarantined.of(source, "", problem, raw or {"input": text_in})
+            quarantine.append(redactor.mapping(dict(q)))
+            continue
+        head, tail, text_out = _redact_all(redactor, parts, fn, params)
+        text_in = f"{head}\n{tail}" if head and tail else head or tail
+        n_head = normalize(head)
+        # The group comes from what the example says, not from the raw record: two records that
+        # redact and normalize to the same alert are one group, so whichever of them survives
+        # deduplication, the example lands in the same split.
+        group = group_digest(f"incident:{incident}" if incident else f"alert:{n_head}")
+        ex = (stamp, hashlib.sha256(f"{text_in}\0{text_out}".encode()).digest()[:16], source, fn,
+              outcome, label_source, group, text_in, text_out, hash((n_head, normalize(tail))), hash(normalize(text_out)))
+        (failed if outcome == "failure" and not settings.include_failed else kept).append(ex)
+    progress("label", len(kept) + len(failed))
+
+    kept.sort()  # oldest first, then by content digest: the survivor of duplicates is stable
+    # hash() is enough to spot duplicates within one process, at a fraction of the memory.
+    seen_exact: set[bytes] = set()
+    seen_norm: set[int] = set()
+    answer_of: dict[int, int] = {}
+    unique: list[Example] = []
+    for ex in kept:
+        if ex[1] in seen_exact:
+            stats["duplicates_exact"] += 1
+            continue
+        seen_exact.add(ex[1])
+        n_in, n_out = ex[9], ex[10]
+        key = hash((n_in, n_out))
+        if key in seen_norm:
+            stats["duplicates_normalized"] += 1
+            continue
+        seen_norm.add(key)
+        if answer_of.setdefault(n_in, n_out) != n_out:
+            stats["conflicting_answers"] += 1  # same alert, different answers: kept, reported
+        unique.append(ex)
+    del kept, seen_exact, seen_norm, answer_of
+    progress("dedupe", len(unique))
+
+    dropped = max(0, len(unique) - settings.max_examples)
+    if dropped:
+        unique = unique[dropped:]  # oldest go first: max_examples keeps the newest
+    if len(unique) < settings.min_examples:
+        raise BadInput(
+            f"dataset {settings.name}: {len(unique)} valid examples, fewer than min_examples "
+            f"{settings.min_examples} ({sum(reader.read.values())} alerts read, {stats['duplicates_exact'] + stats['duplicates_normalized']} "
+            f"duplicates removed, {len(quarantine)} quarantined, {len(failed)} failed remediations excluded); "
+            "add sources or lower dataset.min_examples"
+        )
+
+    splits: dict[str, list[Example]] = {s: [] for s in SPLITS}
+    for ex in unique:
+        splits[assign_digest(ex[6], settings.train, settings.validation)].append(ex)
+    progress("split", len(unique))
+
+    by_function: dict[str, Counter] = defaultdict(Counter)
+    by_source: dict[str, Counter] = defaultdict(Counter)
+    for s, exs in splits.items():
+        for ex in exs:
+            by_function[s][ex[3]] += 1
+            by_source[ex[2]][s] += 1
+    read = reader.read
+    times = [ex[0] for ex in unique]
+    reasons = Counter(q["reason"] for q in quarantine)
+    result_stats = {
+        "examples": len(unique),
+        "splits": {s: len(splits[s]) for s in SPLITS},
+        "groups": {s: len({ex[6] for ex in splits[s]}) for s in SPLITS},
+        "functions": {s: dict(sorted(by_function[s].items())) for s in SPLITS},
+        "sources": {src: {"alerts_read": read[src], **{s: by_source[src][s] for s in SPLITS}}
+                    for src in sorted(set(read) | set(by_source))},
+        "labels": dict(sorted(Counter(ex[5] for ex in unique).items())),
+        "outcomes": dict(sorted(Counter(ex[4] for ex in unique).items())),
+        "duplicates": {"exact": stats["duplicates_exact"], "normalized": stats["duplicates_normalized"]},
+        "conflicting_answers": stats["conflicting_answers"],
+        "quarantined": {"total": len(quarantine), "reasons": dict(sorted(reasons.items()))},
+        "failed_excluded": len(failed),
+        "dropped_over_max": dropped,
+        "actions_read": len(reader.actions),
+        "redactions": redactor.totals(),
+        "time_range": {"first": min(times), "last": max(times)} if times else None,
+        "split_fractions": {"train": settings.train, "validation": settings.validation, "test": settings.test},
+    }
+    return Result(splits, quarantine, failed, result_stats)
+

@@ -37,8 +37,12 @@ schema: setup ## Regenerate the JSON Schema and the README's spec reference
 	$(SRE) schema --out schema/model-release.schema.json
 	$(PY) -m sre_llm.docs --readme README.md
 
-bench: setup ## Benchmarks (JSON on stdout)
+bench: setup ## Every benchmark, one JSON object per line (about 15 minutes on 2 cores)
 	$(PY) bench/render_startup.py
+	$(PY) bench/dataset_pipeline.py
+	$(PY) bench/sign_verify.py
+	$(PY) bench/eval_batching.py
+	$(PY) bench/train_overhead.py
 
 clean: ## Remove caches and run outputs (keeps .venv)
 	rm -rf .cache runs datasets .pytest_cache

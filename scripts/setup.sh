@@ -17,11 +17,12 @@ fi
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then
   echo "setup: $VENV is up to date"
 else
-  echo "setup: installing sre-llm[train,dataset,registry,test] into $VENV (first run: a few minutes)"
+  echo "setup: installing sre-llm[train,dataset,registry,eval,test] into $VENV (first run: a few minutes)"
   # torch 2.14.1 + torchaudio 2.11.1 is the set INSTALL.md measured with LLaMA Factory 0.9.5;
   # constraints.txt pins every package so CI and users get the same set.
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check -c constraints.txt -e '.[train,dataset,registry,test]'
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check -c constraints.txt -e '.[train,dataset,registry,eval,test]'
   echo "$want" > "$STAMP"
 fi
 
 bash scripts/setup-system.sh
+bash scripts/setup-serve.sh

@@ -64,9 +64,13 @@ class LazyGroup(click.Group):
 # Commands that live in other modules: name → "module:command" or "module:installer".
 # Register new commands HERE (not with imports at the bottom of this file).
 LAZY = {
+    "base-model": "sre_llm.basemodel.cli:base_model_group",
+    **dict.fromkeys(["train", "export"], "sre_llm.execute.cli:register"),
     **dict.fromkeys(["dataset", "collect"], "sre_llm.dataset.cli:register"),
     **dict.fromkeys(["register", "sign", "verify", "promote", "rollback", "registry", "audit"],
                     "sre_llm.registry.cli:install"),
+    **dict.fromkeys(["rollout", "serve"], "sre_llm.deploy.cli:install"),
+    "eval": "sre_llm.evaluate.cli:eval_command",
 }
 
 
@@ -76,11 +80,15 @@ def cli() -> None:
     """Fine-tune a local LLM that chooses agent-sre remediations, from one model-release.yaml.
 
     \b
-    Typical flow:
+    Typical flow (SPEC is a model-release.yaml):
       sre-llm validate specs/*.yaml        # strict checks, every error at once
-      sre-llm render specs/*.yaml          # LLaMA Factory configs under rendered/
+      sre-llm render specs/*.yaml          # LLaMA Factory configs + k8s manifests, rendered/
       sre-llm render --check specs/*.yaml  # CI: exit 1 if rendered/ is stale
-      sre-llm preflight specs/x.yaml       # what this machine lacks for the spec
+      sre-llm dataset build SPEC           # collect, label, redact, dedupe, split
+      sre-llm train SPEC                   # LLaMA Factory fine-tune, runs/<name>/<version>/
+      sre-llm eval SPEC --model latest     # held-out test split vs the gates, report.html
+      sre-llm register SPEC --model DIR    # registry; then sign, verify, promote
+      sre-llm rollout start SPEC           # A/B test, 10 -> 50 -> 100 %, automatic rollback
 
     Exit codes: 0 ok, 1 a check failed, 2 bad input, 3 internal error.
     """

@@ -10,8 +10,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 HEAVY = ("torch", "transformers", "llamafactory", "peft", "datasets", "accelerate", "bitsandbytes", "vllm")
 # The other stages' code is not needed to validate or render either (the CLI loads it lazily).
+# Rendering does include the deployment manifests (sre_llm.deploy's pure renderer), not the rollout.
 OTHER_STAGES = ("sre_llm.dataset", "sre_llm.collect", "sre_llm.registry", "sre_llm.execute",
-                "sre_llm.evaluate", "sre_llm.deploy", "sre_llm.basemodel")
+                "sre_llm.evaluate", "sre_llm.basemodel", "sre_llm.deploy.rollout", "sre_llm.deploy.analysis",
+                "sre_llm.deploy.serve", "sre_llm.deploy.prometheus", "sre_llm.deploy.cli")
 
 PROBE = """
 import json, sys
@@ -21,7 +23,7 @@ try:
 except SystemExit as exc:
     code = exc.code
 print(json.dumps({{"code": code, "heavy": sorted(m for m in sys.modules
-                   if m.split(".")[0] in {heavy!r} or ".".join(m.split(".")[:2]) in {other!r})}}))
+                   if m.split(".")[0] in {heavy!r} or any(m == o or m.startswith(o + ".") for o in {other!r}))}}))
 """
 
 

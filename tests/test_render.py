@@ -141,4 +141,7 @@ def test_absolute_out_folder_renders_twice(tmp_path: Path) -> None:
     (Path(out) / "sre-remediation-tiny" / "0.1.0" / "old.txt").write_text("x")
     statuses = {Path(c.path).name: c.status for c in api.render([spec], root=out).changes}
     assert statuses == {"train.yaml": "unchanged", "dataset_info.json": "unchanged", "eval.yaml": "unchanged",
-                        "release.lock.json": "unchanged", "old.txt": "stale"}
+                        "release.lock.json": "unchanged", "old.txt": "stale",
+                        # the deployment tree, rendered/<name>/k8s/
+                        "serving.yaml": "unchanged", "agent.yaml": "unchanged", "prometheusrule.yaml": "unchanged",
+                        "kustomization.yaml": "unchanged", "flux-kustomization.yaml": "unchanged"}

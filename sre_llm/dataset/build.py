@@ -31,6 +31,8 @@ from sre_llm.dataset.crypto import SUFFIX, encrypt
 from sre_llm.dataset.format import INSTRUCTION
 from sre_llm.dataset.pipeline import Progress, Result, Settings, run
 from sre_llm.dataset.redact import Redactor
+from sre_llm.dataset.augment import augment
+from sre_llm.dataset.augment import settings as augment_settings
 from sre_llm.dataset.split import SPLITS
 from sre_llm.errors import BadInput
 from sre_llm.fsutil import _fsync_dir
@@ -123,9 +125,13 @@ def build(
         yield from file_records(inputs)
 
     result = run(records(), settings, redactor, progress or (lambda s, n: None))
+    fraction, seed = augment_settings(ds)
+    if fraction > 0:  # training split only: validation and test are scored as they are
+        result.splits["train"], result.stats["augmented"] = augment(result.splits["train"], fraction, seed)
 
-    # One split in memory at a time (the 100k benchmark's peak RSS); the folder name is the
-    # digest of the plaintext, known only once every split has been rendered.
+    # Plaintext files are streamed a chunk at a time and an encrypted one is held once (age
+    # needs the whole payload): the 100k benchmark's peak RSS. The folder name is the digest of
+    # the plaintext, known only once every split has been written.
     base = root / "datasets" / ds.name
     base.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=base, prefix=".build."))
@@ -137,15 +143,22 @@ def build(
         for name, rows in [*((f"{s}.jsonl", _split_lines(result, s)) for s in SPLITS),
                            ("quarantine.jsonl", (_line(r) for r in result.quarantined)),
                            ("failed.jsonl", (_line(r) for r in _failed_rows(result)))]:
-            payload = "".join(rows).encode()
-            if name[:-6] in SPLITS:
-                whole.update(name[:-6].encode() + b"\0" + payload)
-            plain_sha[name] = hashlib.sha256(payload).hexdigest()
+            split = name[:-6] if name[:-6] in SPLITS else None
+            if split:
+                whole.update(split.encode() + b"\0")
             if recipients:
+                payload = "".join(rows).encode()
+                if split:
+                    whole.update(payload)
+                plain_sha[name] = hashlib.sha256(payload).hexdigest()
                 payload, name = encrypt(payload, recipients), name + SUFFIX
-            _write(tmp / name, payload)
-            listing[name] = (hashlib.sha256(payload).hexdigest() if recipients else plain_sha[name], len(payload))
-            del payload
+                _write(tmp / name, payload)
+                listing[name] = (hashlib.sha256(payload).hexdigest(), len(payload))
+                del payload
+            else:
+                sha, size = _write_stream(tmp / name, rows, whole if split else None)
+                plain_sha[name] = sha
+                listing[name] = (sha, size)
         digest = whole.hexdigest()[:16]
         final = base / digest
         if (final / "dataset_card.json").is_file():
@@ -177,6 +190,34 @@ def _write(path: Path, payload: bytes) -> None:
         fh.write(payload)
         fh.flush()
         os.fsync(fh.fileno())
+
+
+def _write_stream(path: Path, rows: Iterable[str], also: Any = None, chunk: int = 2048) -> tuple[str, int]:
+    """Write ``rows`` a chunk at a time (a split is never held twice, as text and as bytes);
+    returns (sha256, bytes) and feeds the bytes to ``also`` (a hash) as well."""
+    sha = hashlib.sha256()
+    size = 0
+    batch: list[str] = []
+    with open(path, "wb") as fh:
+        for row in rows:
+            batch.append(row)
+            if len(batch) >= chunk:
+                data = "".join(batch).encode()
+                batch.clear()
+                sha.update(data)
+                if also is not None:
+                    also.update(data)
+                fh.write(data)
+                size += len(data)
+        data = "".join(batch).encode()
+        sha.update(data)
+        if also is not None:
+            also.update(data)
+        fh.write(data)
+        size += len(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return sha.hexdigest(), size
 
 
 _INSTRUCTION_JSON = json.dumps(INSTRUCTION, ensure_ascii=False)

@@ -78,6 +78,8 @@ def markdown(card: dict) -> str:
             f"- duplicates removed: {st['duplicates']['exact']} exact, {st['duplicates']['normalized']} normalized",
             f"- same alert with different answers (kept): {st['conflicting_answers']}",
             f"- failed remediations set aside: {st['failed_excluded']}",
+            *([f"- training examples with random copied values (augmentation): {st['augmented']}"]
+              if st.get("augmented") else []),
             f"- dropped over max_examples (oldest): {st['dropped_over_max']}",
             f"- quarantined: {st['quarantined']['total']}"]
     for reason, n in st["quarantined"]["reasons"].items():

@@ -58,8 +58,10 @@ HIDDEN_LABELS = frozenset({"__name__", "alertstate"})
 ANSWER_ANNOTATIONS = frozenset({"lambda_function", "lambda_parameters"})
 
 _DECODER = json.JSONDecoder()
+_enc = json.encoder.encode_basestring  # type: ignore[attr-defined]  # the escaper json.dumps uses (ensure_ascii=False)
 _RANK = {name: i for i, name in enumerate(LABEL_ORDER)}
 _WS = re.compile(r"\s+")
+_ORDER_CACHE: dict[tuple[str, ...], list[str]] = {}  # label names (in record order) → display order
 
 
 class ParseError(ValueError):
@@ -68,6 +70,23 @@ class ParseError(ValueError):
 
 def canonical_json(params: Mapping[str, Any]) -> str:
     """Sorted keys, spaced separators, UTF-8 kept (the one serialisation of parameters)."""
+    # Parameters are almost always a flat object of strings and integers: assembled here from the
+    # encoder's own string escaper, byte-identical to json.dumps (a test compares them) at a
+    # fraction of its cost per call. Anything else goes to json.dumps.
+    if type(params) is dict:
+        parts = []
+        for key, value in sorted(params.items()):
+            if type(key) is not str:
+                break
+            t = type(value)
+            if t is str:
+                parts.append(f"{_enc(key)}: {_enc(value)}")
+            elif t is int:
+                parts.append(f"{_enc(key)}: {int.__repr__(value)}")
+            else:
+                break
+        else:
+            return "{" + ", ".join(parts) + "}"
     return json.dumps(params, sort_keys=True, ensure_ascii=False)
 
 
@@ -95,8 +114,14 @@ def render_input(labels: Mapping[str, Any], annotations: Mapping[str, Any] | Non
 
 def render_parts(labels: Mapping[str, Any], annotations: Mapping[str, Any] | None = None) -> tuple[str, str]:
     """:func:`render_input` as (label lines, annotation lines)."""
-    keys = [k for k in LABEL_ORDER if k in labels]
-    keys += sorted(k for k in labels if k not in _RANK and k not in HIDDEN_LABELS)
+    names = tuple(labels)
+    keys = _ORDER_CACHE.get(names)
+    if keys is None:  # alerts of one rule share their label names: order each set once
+        keys = [k for k in LABEL_ORDER if k in labels]
+        keys += sorted(k for k in labels if k not in _RANK and k not in HIDDEN_LABELS)
+        if len(_ORDER_CACHE) >= 4096:
+            _ORDER_CACHE.clear()
+        _ORDER_CACHE[names] = keys
     annotations = annotations or {}
     akeys = [k for k in ANNOTATION_ORDER if annotations.get(k)]
     values = [str(labels[k]) for k in keys] + [str(annotations[k]) for k in akeys]

@@ -22,7 +22,7 @@ from collections import defaultdict
 from typing import Any, Iterable, Iterator
 
 from sre_llm.catalog import NONE
-from sre_llm.dataset.records import seconds, utc
+from sre_llm.dataset.records import loads, seconds, utc
 
 BEFORE_S = 60
 AFTER_S = 300
@@ -76,7 +76,7 @@ def from_annotations(annotations: dict) -> tuple[str, Any, str | None]:
     if "{{" in raw:
         return fn, None, "annotation lambda_parameters holds an unexpanded template"
     try:
-        params = json.loads(raw)
+        params = loads(raw)
     except json.JSONDecodeError as exc:
         return fn, None, f"annotation lambda_parameters is not valid JSON: {exc.msg}"
     return fn, params, None

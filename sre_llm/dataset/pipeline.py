@@ -85,6 +85,10 @@ class _Reader:
         self.actions: list[dict] = []
         self.quarantine: list[dict] = []
         self.read: Counter = Counter()
+        # (lambda_function, lambda_parameters) as written → (fn, params, problem, checked): the
+        # alerts of one rule repeat the same answer, so it is parsed, checked and rendered once.
+        # ``checked`` is (catalog problem, rendered answer), or None when there is a problem.
+        self.answers: dict[tuple, tuple] = {}
 
     def _quarantine(self, source: str, where: str, reason: str, record: Any) -> None:
         self.quarantine.append(self.redactor.mapping(dict(rec.Quarantined.of(source, where, reason, record))))
@@ -116,26 +120,40 @@ class _Reader:
         labels = r["labels"]
         ann = r.get("annotations") or {}
         shown = {k: ann[k] for k in ("summary", "description") if k in ann}
-        fn, params, problem = from_annotations(ann)
+        key = (ann.get("lambda_function"), ann.get("lambda_parameters"))
+        answer = self.answers.get(key)
+        if answer is None:
+            fn, params, problem = from_annotations(ann)
+            checked = None
+            if problem is None:
+                why = problems(fn, params)
+                checked = ("; ".join(why), None) if why else (None, render_output(fn, params))
+            answer = (fn, params, problem, checked)
+            if len(self.answers) >= _ANSWER_CACHE:
+                self.answers.clear()
+            self.answers[key] = answer
+        fn, params, problem, checked = answer
         # The input is redacted in pass 2 together with the answer (one pass over both).
         self.pending.append((
             rec.utc(r["startsAt"]), source, r.get("incident"), render_parts(visible_labels(labels), shown),
             r.get("fingerprint") or "", labels.get("alertname", ""), labels.get("namespace", ""),
-            rec.utc(r.get("endsAt")), fn, params, problem, self.redactor.mapping(r) if problem else None,
+            rec.utc(r.get("endsAt")), fn, params, problem, self.redactor.mapping(r) if problem else None, checked,
         ))
+
+
+_ANSWER_CACHE = 20_000
 
 
 _SEP = "\x1e"  # record separator: whitespace to every pattern, so no match crosses it
 
 
-def _redact_all(redactor: Redactor, parts: tuple[str, str], fn: str, params: Any) -> tuple[str, str, str]:
+def _redact_all(redactor: Redactor, parts: tuple[str, str], fn: str, params: Any, text_out: str) -> tuple[str, str, str]:
     """Redacted label lines, annotation lines and answer, in one pass over all three.
 
     Patterns never cross the separator, and a replacement inside a JSON string keeps it a JSON
     string; the answer is re-parsed anyway, and when a user pattern broke it the parameters are
     redacted value by value instead.
     """
-    text_out = render_output(fn, params)
     both = redactor.text(f"{parts[0]}{_SEP}{parts[1]}{_SEP}{text_out}").split(_SEP)
     if len(both) == 3 and (both[2] == text_out or _parses(both[2])):
         return both[0], both[1], both[2]
@@ -169,31 +187,36 @@ def run(records: Iterable[Any], settings: Settings, redactor: Redactor, progress
     pending = reader.pending
     pending.reverse()
     while pending:  # popping frees each alert as soon as its example exists
-        stamp, source, incident, parts, fp, name, ns, end, fn, params, problem, raw = pending.pop()
+        stamp, source, incident, parts, fp, name, ns, end, fn, params, problem, raw, checked = pending.pop()
         text_in = f"{parts[0]}\n{parts[1]}" if parts[0] and parts[1] else parts[0] or parts[1]
         action = index.find(fp, name, ns, stamp, end) if index else None
         if action is not None:
             fn, params = action["lambda_function"], action.get("parameters") or {}
             outcome, label_source = action.get("outcome", "unknown"), action.get("source", "runbook")
-            problem, raw = None, {"alert": {"input": text_in}, "action": action}
+            problem, raw, checked = None, {"alert": {"input": text_in}, "action": action}, None
         else:
             outcome, label_source = "unknown", ("annotation" if fn != NONE else NONE)
         if problem is None:
-            why = problems(fn, params)
-            problem = "; ".join(why) if why else None
+            if checked is None:
+                why = problems(fn, params)
+                checked = ("; ".join(why), None) if why else (None, render_output(fn, params))
+            problem = checked[0]
         if problem is not None:
             q = rec.Quarantined.of(source, "", problem, raw or {"input": text_in})
             quarantine.append(redactor.mapping(dict(q)))
             continue
-        head, tail, text_out = _redact_all(redactor, parts, fn, params)
+        head, tail, text_out = _redact_all(redactor, parts, fn, params, checked[1])
         text_in = f"{head}\n{tail}" if head and tail else head or tail
-        n_head = normalize(head)
+        norm = normalize(f"{head}{_SEP}{tail}{_SEP}{text_out}").split(_SEP)  # no mask crosses _SEP
+        if len(norm) != 3:  # a value carried the separator itself
+            norm = [normalize(head), normalize(tail), normalize(text_out)]
+        n_head = norm[0]
         # The group comes from what the example says, not from the raw record: two records that
         # redact and normalize to the same alert are one group, so whichever of them survives
         # deduplication, the example lands in the same split.
         group = group_digest(f"incident:{incident}" if incident else f"alert:{n_head}")
         ex = (stamp, hashlib.sha256(f"{text_in}\0{text_out}".encode()).digest()[:16], source, fn,
-              outcome, label_source, group, text_in, text_out, hash((n_head, normalize(tail))), hash(normalize(text_out)))
+              outcome, label_source, group, text_in, text_out, hash((n_head, norm[1])), hash(norm[2]))
         (failed if outcome == "failure" and not settings.include_failed else kept).append(ex)
     progress("label", len(kept) + len(failed))
 

@@ -48,7 +48,14 @@ def _may_hold_secret(value: str) -> bool:
     return "pass" in low or "pwd" in low or "secret" in low or "token" in low or "key" in low or "bearer" in low or "basic" in low
 _URL_CREDS = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s:@]+:[^/\s@]*@")
 _EMAIL = re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b")
-_IPV4 = re.compile(r"(?<![\w.])(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)(?![\w]|\.\d)")
+_OCTET = r"(?:25[0-5]|2[0-4]\d|1?\d?\d)"
+# The first octet starts with a digit class and checks what precedes it afterwards: a pattern
+# that opens with a lookbehind gets no first-character scan from the regex engine and runs ~3×
+# slower. Same language as ``(?<![\w.])(?:OCTET\.){3}OCTET`` (a test compares the two).
+_IPV4 = re.compile(
+    r"\d(?<![\w.]\d)(?:(?<=1)\d\d|(?<=2)[0-4]\d|(?<=2)5[0-5]|\d?)\."
+    rf"(?:{_OCTET}\.){{2}}{_OCTET}(?![\w]|\.\d)"
+)
 # Gates that start with a literal character: the regex engine jumps between those characters.
 _IPV4_GATE = re.compile(r"\.\d{1,3}\.\d{1,3}\b")
 _IPV6_GATE = re.compile(r"::|:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:")

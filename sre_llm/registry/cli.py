@@ -8,17 +8,13 @@ Only click is imported at module level: ``sre-llm validate`` must stay light.
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Callable
 from typing import Any
 
 import click
 
-from sre_llm.errors import SreLlmError
-
-
-def _emit(data: object) -> None:
-    click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
+from sre_llm.clikit import emit as _emit
+from sre_llm.clikit import json_errors
 
 
 def _common(fn: Callable) -> Callable:
@@ -29,14 +25,10 @@ def _common(fn: Callable) -> Callable:
     @click.option("--store", type=click.Path(file_okay=False), envvar="SRE_LLM_ARTIFACT_STORE",
                   help="Artifact store directory [default: ROOT/.cache/artifacts].")
     @click.option("--json", "as_json", is_flag=True, help="Print a JSON report instead of text.")
-    @functools.wraps(fn)
+    @json_errors
+    @functools.wraps(fn)  # first: the command keeps fn's name and the options declared below this one
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except SreLlmError as exc:
-            if kwargs.get("as_json"):
-                _emit({"ok": False, "error": str(exc), "exit_code": exc.exit_code})
-            raise
+        return fn(*args, **kwargs)
 
     return wrapper
 

@@ -113,7 +113,9 @@ def render_release(spec: LoadedSpec, templates: Templates | None = None, root: s
         "files": {Path(f.path).name: f.sha256 for f in files},
     }
     as_json("release.lock.json", lock)
-    return files
+    from sre_llm.deploy.manifests import render_manifests  # the Kubernetes tree: <root>/<name>/k8s/
+
+    return files + render_manifests(spec, root=root)
 
 
 def eval_config(spec: LoadedSpec) -> dict[str, dict[str, object]]:

@@ -7,7 +7,8 @@ reference. Checks that span several fields live in :mod:`sre_llm.spec.rules`.
 
 from typing import Annotated, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
 from sre_llm.spec.registry import FAMILIES, OPTIMIZERS, SCHEDULERS
 from sre_llm.spec.types import AgeRecipient, DnsName, Duration, Regex, SecretRef, SemVer
@@ -132,6 +133,15 @@ class EncryptionSpec(Strict):
     identity: SecretRef = Field(description="age identity used to decrypt for training (env:/file: reference).")
 
 
+class AugmentationSpec(Strict):
+    random_values: Fraction = Field(
+        0.0,
+        description="Fraction of training examples whose copied parameter values are swapped for random ones of the "
+        "same shape (teaches copying over remembering names; validation/test untouched).",
+    )
+    seed: int = Field(0, ge=0, description="Seed for choosing and rewriting the augmented examples.")
+
+
 class DatasetSpec(Strict):
     name: DnsName = Field("sre-remediation", description="Dataset name; files go to datasets/<name>/<digest>/.")
     sources: list[Source] = Field(
@@ -143,6 +153,9 @@ class DatasetSpec(Strict):
     include_failed: bool = Field(False, description="Train on remediations that failed (marked) as well.")
     redaction: RedactionSpec = Field(default_factory=RedactionSpec, description="What is redacted before writing.")
     encryption: Optional[EncryptionSpec] = Field(None, description="Encrypt dataset files at rest with age.")
+    augmentation: AugmentationSpec = Field(
+        default_factory=AugmentationSpec, description="Training-only augmentation (off by default)."
+    )
 
 
 # ── training ────────────────────────────────────────────────────────────────────────────────────
@@ -249,7 +262,53 @@ class RollbackSpec(Strict):
     max_error_rate: float = Field(0.05, ge=0, le=1, description="Roll back above this request error rate.")
     max_p95_latency_ms: float = Field(500, gt=0, description="Roll back above this P95 latency.")
     failure_threshold: int = Field(3, gt=0, description="Failed analyses before an automatic rollback.")
-    min_samples: int = Field(100, gt=0, description="No decision before each arm has this many requests.")
+    min_samples: int = Field(100, gt=0, description="No decision before each arm has this many requests and remediations.")
+    significance: float = Field(
+        0.05, gt=0, lt=1,
+        description="One-sided p-value below which the challenger counts as worse than the champion (two-proportion z-test).",
+    )
+
+
+def _promql(value: str) -> str:
+    # Each query is run once per arm with $revision replaced; without it both arms read the same series.
+    if "$revision" not in value:
+        raise PydanticCustomError("promql", "must select by revision: write $revision where the revision name goes")
+    return value
+
+
+PromQL = Annotated[str, AfterValidator(_promql)]
+
+
+class AnalysisQueriesSpec(Strict):
+    """PromQL run per arm: ``$revision`` is the Knative revision, ``$namespace`` the namespace,
+    ``$window`` the analysis window. Counts are totals over the window (the two-proportion test
+    needs counts, not rates)."""
+
+    requests: PromQL = Field(
+        'sum(increase(revision_app_request_count{namespace="$namespace",revision_name="$revision"}[$window]))',
+        description="Requests answered by the revision in the window (Knative queue-proxy metric).",
+    )
+    errors: PromQL = Field(
+        'sum(increase(revision_app_request_count{namespace="$namespace",revision_name="$revision",response_code_class="5xx"}[$window]))',
+        description="Requests that failed (5xx) in the window.",
+    )
+    p95_latency_ms: PromQL = Field(
+        'histogram_quantile(0.95, sum by (le) (rate(revision_app_request_latencies_bucket{namespace="$namespace",revision_name="$revision"}[$window])))',
+        description="P95 request latency in milliseconds.",
+    )
+    remediations: PromQL = Field(
+        'sum(increase(agent_sre_remediations_total{namespace="$namespace",model_revision="$revision"}[$window]))',
+        description="Remediations the agent ran on this revision's answers in the window.",
+    )
+    remediation_successes: PromQL = Field(
+        'sum(increase(agent_sre_remediations_total{namespace="$namespace",model_revision="$revision",outcome="success"}[$window]))',
+        description="Remediations that succeeded in the window.",
+    )
+
+
+class AnalysisSpec(Strict):
+    window: Duration = Field("5m", description="Range the queries look back over ($window).")
+    queries: AnalysisQueriesSpec = Field(default_factory=AnalysisQueriesSpec, description="PromQL per metric, per arm.")
 
 
 class RolloutSpec(Strict):
@@ -260,12 +319,19 @@ class RolloutSpec(Strict):
     step_duration: Duration = Field("30m", description="Time at each step before analysis.")
     analysis_interval: Duration = Field("5m", description="How often metrics are checked.")
     rollback: RollbackSpec = Field(default_factory=RollbackSpec, description="Automatic rollback thresholds.")
+    analysis: AnalysisSpec = Field(default_factory=AnalysisSpec, description="Prometheus queries read per arm.")
 
 
 class AgentSpec(Strict):
     name: DnsName = Field("agent-sre", description="Name of the agent-sre LambdaAgent.")
     max_tokens: int = Field(512, gt=0, le=32768, description="maxTokens the agent asks for.")
     temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature (rendered as a string).")
+    image_repository: str = Field("localhost:5001/agent-sre", description="agent-sre container image repository.")
+    image_tag: str = Field("v0.5.15", description="agent-sre container image tag.")
+    image_port: int = Field(8000, ge=1, le=65535, description="Port the agent-sre container listens on.")
+    operation_mode: Literal["agentic", "supervised"] = Field(
+        "agentic", description="agentic runs remediations itself; supervised waits for approval."
+    )
 
 
 class DeploymentSpec(Strict):
@@ -275,6 +341,14 @@ class DeploymentSpec(Strict):
     gpus: int = Field(1, ge=0, le=16, description="GPUs per serving replica.")
     max_model_len: int = Field(4096, gt=0, description="vLLM --max-model-len.")
     serve_adapter: bool = Field(False, description="Serve base + LoRA adapter (--enable-lora) instead of merged weights.")
+    port: int = Field(8000, ge=1, le=65535, description="Port of vLLM's OpenAI-compatible server in the container.")
+    model_pvc: DnsName = Field(
+        "sre-llm-models",
+        description="PersistentVolumeClaim with the models: <mount>/<name>/<version> (merged), <mount>/base (LoRA base).",
+    )
+    model_mount_path: str = Field("/models", pattern=r"^/\S*$", description="Where the model volume is mounted (absolute).")
+    flux_source: DnsName = Field("flux-system", description="Flux GitRepository (in flux-system) holding this repository.")
+    flux_interval: Duration = Field("5m", description="How often Flux reconciles the rendered tree.")
     scaling: ScalingSpec = Field(default_factory=ScalingSpec, description="Replica bounds.")
     rollout: RolloutSpec = Field(default_factory=RolloutSpec, description="A/B test and progressive rollout.")
     agent: AgentSpec = Field(default_factory=AgentSpec, description="The agent-sre LambdaAgent that uses the model.")

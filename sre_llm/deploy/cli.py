@@ -1,0 +1,194 @@
+"""Commands of the deployment stage: ``rollout start|status|analyze|advance|abort`` and ``serve``.
+
+Each parses, calls one library function, prints, and lets :func:`sre_llm.cli.main` map errors to
+exit codes. Only click is imported at module level (vLLM never is: it runs in its own venv).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from sre_llm.clikit import emit as _emit
+from sre_llm.clikit import json_errors
+from sre_llm.errors import CheckFailed
+
+
+def _common(fn: Callable) -> Callable:
+    @click.argument("spec", type=click.Path(dir_okay=False))
+    @click.option("--root", default=".", show_default=True, type=click.Path(file_okay=False),
+                  help="The GitOps repository (holds rollouts/<name>/ and registry/).")
+    @click.option("--metrics-dir", type=click.Path(file_okay=False), envvar="SRE_LLM_METRICS_DIR",
+                  help="Write rollout gauges (sre_llm_rollout_rolled_back, …) here for a textfile collector.")
+    @click.option("--json", "as_json", is_flag=True, help="Print a JSON report instead of text.")
+    @json_errors
+    @functools.wraps(fn)  # first: the command keeps fn's name and the options declared below this one
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return fn(*args, **kwargs)
+
+    return wrapper
+
+
+def _load(spec: str):
+    from sre_llm import api
+
+    (loaded,) = api.validate([spec])
+    return loaded
+
+
+def _print_change(change, as_json: bool, report: dict | None = None) -> None:
+    if as_json:
+        _emit({"ok": True, **change.to_dict(), **({"report": report} if report is not None else {})})
+        return
+    click.echo(change.message.rstrip("\n"))
+    if change.commit:
+        click.echo(f"committed {change.commit[:12]} ({', '.join(change.paths)})")
+
+
+@click.group()
+def rollout() -> None:
+    """Progressive delivery of a model version: A/B test, then steps to 100 %, or back.
+
+    \b
+    State lives in rollouts/<name>/ in the GitOps repo (a Kustomize component Flux applies over
+    rendered/<name>/k8s/); every stage move is one commit that changes the traffic block.
+      sre-llm rollout start specs/x.yaml                    # challenger = the spec's version
+      sre-llm rollout analyze specs/x.yaml --prometheus URL # advance, hold or roll back
+      sre-llm rollout status specs/x.yaml
+    """
+
+
+@rollout.command()
+@_common
+@click.option("--champion", help="Version serving now [default: the registry's champion].")
+@click.option("--challenger", help="Version to roll out [default: the registry's challenger, else the spec's version].")
+def start(spec: str, root: str, metrics_dir: str | None, as_json: bool, champion: str | None, challenger: str | None) -> None:
+    """Start rolling out the spec's version; the first stage's split is committed."""
+    from sre_llm.deploy import rollout as ro
+
+    _print_change(ro.start(root, _load(spec), champion, challenger, metrics_dir=metrics_dir), as_json)
+
+
+@rollout.command()
+@_common
+def status(spec: str, root: str, metrics_dir: str | None, as_json: bool) -> None:
+    """Show the committed rollout state (phase, stage, split, failed checks)."""
+    from sre_llm.deploy import rollout as ro
+    from sre_llm.deploy import traffic as tr
+
+    loaded = _load(spec)
+    state = ro.read_state(root, loaded)
+    stages = [{"name": s.name, "percent": s.percent, "duration_s": s.duration_s} for s in tr.stages(loaded.release)]
+    if as_json:
+        _emit({"ok": True, "state": state.to_dict() if state else None, "stages": stages})
+        return
+    if state is None:
+        click.echo(f"{loaded.release.metadata.name}: no rollout started")
+        return
+    click.echo(f"{state.model}: {state.phase}; champion {state.champion} {100 - state.percent} %"
+               + (f", challenger {state.challenger} {state.percent} %" if state.phase == "progressing" else ""))
+    for s in stages:
+        mark = "→" if s["name"] == state.stage and state.phase == "progressing" else " "
+        click.echo(f"  {mark} {s['name']:<8} {s['percent']:>3} %  {s['duration_s']} s")
+    click.echo(f"stage started {state.stage_started}; failed checks {state.failed_checks}; "
+               f"last decision {state.last_decision or '-'}")
+
+
+@rollout.command()
+@_common
+@click.option("--prometheus", "prometheus_url", required=True, envvar="SRE_LLM_PROMETHEUS_URL",
+              help="Prometheus base URL, e.g. http://prometheus.monitoring:9090.")
+@click.option("--dry-run", is_flag=True, help="Decide and print; commit nothing.")
+def analyze(spec: str, root: str, metrics_dir: str | None, as_json: bool, prometheus_url: str, dry_run: bool) -> None:
+    """Read both arms' metrics and advance, hold or roll back (exit 1 on a rollback)."""
+    from sre_llm.deploy import analysis, prometheus
+
+    report, change = analysis.analyze(root, _load(spec), lambda q: prometheus.query(prometheus_url, q),
+                                      dry_run=dry_run, metrics_dir=metrics_dir)
+    if change is None:
+        if as_json:
+            _emit({"ok": True, "report": report})
+        else:
+            click.echo("\n".join(analysis.evidence_lines(report)))
+    else:
+        _print_change(change, as_json, report)
+    if report["decision"] == "rollback":
+        raise SystemExit(1) if as_json else CheckFailed(f"rolled back: {report['reason']}")
+
+
+@rollout.command()
+@_common
+@click.option("--percent", type=int, help="Set the challenger's share by hand instead of the next stage.")
+def advance(spec: str, root: str, metrics_dir: str | None, as_json: bool, percent: int | None) -> None:
+    """Move to the next stage now, without analysis (or to --percent)."""
+    from sre_llm.deploy import rollout as ro
+
+    change = ro.advance(root, _load(spec), decision="manual-advance", percent=percent, metrics_dir=metrics_dir,
+                        evidence=["Advanced by hand (no analysis)."])
+    _print_change(change, as_json)
+
+
+@rollout.command()
+@_common
+@click.option("--reason", default="aborted by hand", show_default=True, help="Written into the commit.")
+def abort(spec: str, root: str, metrics_dir: str | None, as_json: bool, reason: str) -> None:
+    """Send all traffic back to the champion now."""
+    from sre_llm.deploy import rollout as ro
+
+    change = ro.roll_back(root, _load(spec), {"reason": reason}, [f"Reason: {reason}"], automatic=False,
+                          metrics_dir=metrics_dir)
+    _print_change(change, as_json)
+
+
+@click.command()
+@click.argument("ref", metavar="VERSION_OR_DIR")
+@click.option("--spec", "spec_path", required=True, type=click.Path(dir_okay=False),
+              help="The release spec (served name, max model length, LoRA base).")
+@click.option("--root", default=".", show_default=True, type=click.Path(file_okay=False),
+              help="The GitOps repository whose registry resolves VERSION (or champion / challenger).")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="Port of the guarded API.")
+@click.option("--python", "python", type=click.Path(dir_okay=False),
+              help="Python of the vLLM venv [default: $SRE_LLM_SERVE_PYTHON or .venv-serve/bin/python].")
+@click.option("--log", type=click.Path(dir_okay=False), help="vLLM's log file [default: .cache/serve/vllm-PORT.log].")
+@click.option("--ready-timeout", default=600, show_default=True, type=click.IntRange(1), help="Seconds to wait for vLLM.")
+@click.option("--kv-cache-gib", default=1, show_default=True, type=click.IntRange(1), help="vLLM CPU KV-cache size.")
+def serve(ref: str, spec_path: str, root: str, port: int, python: str | None, log: str | None,
+          ready_timeout: int, kv_cache_gib: int) -> None:
+    """Serve a model version (or a model directory) on 127.0.0.1 with vLLM, behind the output guard.
+
+    \b
+    The OpenAI-compatible API (/v1/chat/completions, /v1/completions, /v1/models, /health) answers
+    on --port; every completion passes the guard, so clients receive a catalog action with checked
+    parameters or `none` (the verdict is in each choice's sre_llm_guard). Stops on Ctrl-C / SIGTERM.
+    """
+    import signal as _signal
+    import threading
+
+    from sre_llm.deploy import serve as sv
+
+    loaded = _load(spec_path)
+    target = sv.resolve(ref, loaded, root)
+    click.echo(f"starting vLLM for {loaded.release.metadata.name} {target.version} ({target.model}) …", err=True)
+    running = sv.start(loaded, target, port, python=python, log=log, ready_timeout=ready_timeout,
+                       kv_cache_gib=kv_cache_gib)
+    stop = threading.Event()
+    for sig in (_signal.SIGTERM, _signal.SIGINT):
+        _signal.signal(sig, lambda *_: stop.set())
+    click.echo(f"serving {running.url}/v1 (model {loaded.release.metadata.name}, guard on; vLLM log {running.log})")
+    try:
+        while not stop.is_set() and running.vllm.poll() is None:
+            stop.wait(1.0)
+    finally:
+        code = running.vllm.poll()
+        running.stop()
+    if code is not None:
+        raise CheckFailed(f"vLLM exited with {code} (log {running.log})")
+
+
+def install(cli: click.Group) -> None:
+    """Register the deployment commands on the top-level group."""
+    cli.add_command(rollout)
+    cli.add_command(serve)

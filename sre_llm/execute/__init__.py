@@ -1,0 +1,1 @@
+"""Run LLaMA Factory for a rendered release: run directories, records, progress, export."""

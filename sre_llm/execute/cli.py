@@ -1,0 +1,68 @@
+"""``sre-llm train`` and ``sre-llm export``: thin shells over :mod:`.train` and :mod:`.export`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+
+@click.command("train")
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.option("--resume", is_flag=True, help="Continue from the last checkpoint of the last run of this release.")
+@click.option("--dry-run", is_flag=True, help="Only the preflight: exit 0 if the run can start, 2 naming what cannot run.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON events, one per line, instead of a progress bar.")
+def train_cmd(spec: str, resume: bool, dry_run: bool, as_json: bool) -> None:
+    """Fine-tune with LLaMA Factory from the spec's rendered config, in a fresh run folder.
+
+    \b
+    Renders first when rendered/ is stale; checks the machine, model and dataset before starting;
+    builds the tiny base model when the spec says `builtin: tiny` and it is missing. Runs
+    `llamafactory-cli train` offline (no hub, no telemetry) into runs/<name>/<version>/<run-id>/,
+    which holds train.yaml, train.log, output/ (checkpoints, adapter) and run.json.
+
+    Exit codes: 0 trained, 1 training failed (last lines of its output shown), 2 cannot run here
+    (each setting named with the alternative), 130 stopped by Ctrl-C/SIGTERM (resume with --resume).
+    """
+    from sre_llm.execute import train as t
+    from sre_llm.execute.progress import JsonReporter, RichReporter
+
+    base = Path(".")
+    if dry_run:
+        summary = t.dry_run(spec, base)
+        if as_json:
+            click.echo(json.dumps(summary, indent=2, sort_keys=True))
+        else:
+            extra = " (the tiny base model will be built first)" if summary["builds_base_model"] else ""
+            click.echo(f"{spec}: ready to train {summary['model']} on {summary['dataset']}{extra}")
+        return
+    reporter = JsonReporter() if as_json else RichReporter()
+    record = t.train(spec, reporter, resume=resume, base=base)
+    if not as_json:
+        final = record["final"]
+        where = record["adapter"]["path"] if record["adapter"] else record["output_dir"]
+        click.echo(f"trained in {record['duration_s']:.0f} s: train loss {final['train_loss_first_logged']} → "
+                   f"{final['train_loss_last_logged']}, eval loss {final['eval_loss']}")
+        click.echo(f"{'adapter' if record['adapter'] else 'model'}: {where}")
+        click.echo(f"run record: {Path(record['output_dir']).parent / 'run.json'}")
+
+
+@click.command("export")
+@click.argument("run", type=click.Path(file_okay=False, exists=True))
+@click.option("--force", is_flag=True, help="Merge again over an earlier export.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON report instead of text.")
+def export_cmd(run: str, force: bool, as_json: bool) -> None:
+    """Merge RUN's LoRA adapter into the unquantized base model (RUN/merged/), for serving engines."""
+    from sre_llm.execute.export import export
+
+    merged = export(run, Path("."), force=force)
+    if as_json:
+        click.echo(json.dumps(merged, indent=2, sort_keys=True))
+    else:
+        click.echo(f"merged model: {merged['path']} ({merged['digest']}, {merged['seconds']:.0f} s)")
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(train_cmd)
+    cli.add_command(export_cmd)

@@ -21,7 +21,7 @@ $SRE render "$SPEC"
 step "2/7 build the training set (synthetic alerts → label → redact → dedupe → split)"
 $SRE dataset build "$SPEC"
 
-step "3/7 build the tiny base model (tokenizer + Qwen2 architecture, trained offline)"
+step "3/7 build the tiny base model (its own tokenizer + the Qwen2 architecture, random weights, offline)"
 if [ -f .cache/models/tiny-qwen2/config.json ]; then
   echo "already built: .cache/models/tiny-qwen2"
 else

@@ -191,3 +191,26 @@ def test_a_hand_edited_index_with_unknown_keys_is_refused(repo, tmp_path):
     path.write_text(path.read_text().replace("aliases: {}", "aliases: {}\nowner: me"))
     out = sre("registry", "list", cwd=repo)
     assert out.returncode == 2 and out.stderr.strip() == "registry/demo-model.yaml: owner: Extra inputs are not permitted (1 problem(s))"
+
+
+def test_llamafactory_output_is_registered_without_its_checkpoints(repo, tmp_path):
+    # `sre-llm train` leaves the model at the top of output/ and resume state in checkpoint-N/.
+    model = make_model(tmp_path / "output")
+    (model / "trainer_state.json").write_text("{}")
+    for step in (100, 200):
+        (model / f"checkpoint-{step}").mkdir()
+        (model / f"checkpoint-{step}" / "optimizer.pt").write_bytes(b"state" * 100)
+    (model / "nested").mkdir()
+    (model / "nested" / "checkpoint-1").mkdir()  # only top-level checkpoint folders are training state
+    (model / "nested" / "checkpoint-1" / "keep.txt").write_text("kept")
+    reg = open_registry(repo)
+    register(reg, repo / "specs" / "demo.yaml", model, write_metrics(tmp_path / "eval.json"), None)
+    paths = [f.path for f in ix.load(repo, "demo-model").get("1.0.0").artifact.files]
+    assert "trainer_state.json" in paths and "nested/checkpoint-1/keep.txt" in paths
+    assert not [p for p in paths if p.startswith("checkpoint-")]
+
+    # A folder that is not a LLaMA Factory output keeps everything.
+    other = make_model(tmp_path / "plain")
+    (other / "checkpoint-3").mkdir()
+    (other / "checkpoint-3" / "w.bin").write_bytes(b"w")
+    assert "checkpoint-3/w.bin" in [f.path for f in reg.store.put_tree(other).files]

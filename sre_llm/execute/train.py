@@ -144,7 +144,7 @@ def _build_tiny(plan: Plan, reporter: Reporter) -> None:
 
     fam = plan.release.spec.base_model.family
     reporter.note(f"building the tiny {fam} base model into {plan.model_path} "
-                  f"(`sre-llm base-model tiny --family {fam} --out {plan.model_path}`, about 2 minutes)")
+                  f"(`sre-llm base-model tiny --family {fam} --out {plan.model_path}`, a few seconds)")
     build_tiny(plan.model_path, TinyConfig(family=fam))
 
 

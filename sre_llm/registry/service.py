@@ -33,6 +33,7 @@ from sre_llm.registry.versioning import (
 )
 
 DEFAULT_STORE = ".cache/artifacts"
+CHECKPOINT_DIRS = ("checkpoint-*",)  # left out when registering a LLaMA Factory output folder
 
 
 @dataclass
@@ -161,7 +162,10 @@ def register(
 
     with reg.locked(model):
         index = ix.load(reg.root, model) or ix.RegistryIndex(model=model)
-        tree = reg.store.put_tree(Path(model_dir))
+        # A LLaMA Factory output folder: the model is at the top; checkpoint-N/ folders are training
+        # state for --resume (optimizer, RNG), not the model, and would triple what is stored.
+        lf_output = (Path(model_dir) / "trainer_state.json").is_file()
+        tree = reg.store.put_tree(Path(model_dir), skip_top=CHECKPOINT_DIRS if lf_output else ())
         metrics_digest = reg.store.put_blob(Path(metrics_path)) if metrics_path else None
         existing = [v.version for v in index.versions]
         version = next_version(existing, release.metadata.version, bump) if bump else release.metadata.version

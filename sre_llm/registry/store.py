@@ -17,6 +17,7 @@ Remote stores (S3, OCI) implement :class:`ArtifactStore`; ``local_tree`` is wher
 from __future__ import annotations
 
 import hashlib
+import fnmatch
 import os
 import shutil
 import stat
@@ -74,8 +75,9 @@ class ArtifactStore(Protocol):
 
     kind: str
 
-    def put_tree(self, src: Path) -> Tree:
-        """Store the directory ``src``; return its digest and files. Idempotent."""
+    def put_tree(self, src: Path, skip_top: tuple[str, ...] = ()) -> Tree:
+        """Store the directory ``src`` (less top-level folders matching a ``skip_top`` glob); return
+        its digest and files. Idempotent."""
 
     def put_blob(self, src: Path) -> str:
         """Store one file; return its digest. Idempotent."""
@@ -140,14 +142,16 @@ class LocalStore:
             except (ValueError, IndexError, PermissionError):
                 continue
 
-    def put_tree(self, src: Path) -> Tree:
+    def put_tree(self, src: Path, skip_top: tuple[str, ...] = ()) -> Tree:
+        """Store the files under ``src``; top-level folders matching a ``skip_top`` glob are left out."""
         src = Path(src)
         if not src.is_dir():
             raise BadInput(f"{src}: not a directory")
         staging = self._staging()
         try:
             staging.mkdir()
-            files = tuple(sorted((_copy_file(path, rel, staging / rel) for path, rel in _walk(src)), key=lambda f: f.path))
+            files = tuple(sorted((_copy_file(path, rel, staging / rel) for path, rel in _walk(src, skip_top)),
+                                 key=lambda f: f.path))
             if not files:
                 raise BadInput(f"{src}: no files to store")
             tree = Tree(tree_digest(files), files)
@@ -199,10 +203,12 @@ class LocalStore:
         return problems
 
 
-def _walk(src: Path):
+def _walk(src: Path, skip_top: tuple[str, ...] = ()):
     """(path, relative POSIX path) of every file under ``src``, sorted, following file symlinks."""
     for dirpath, dirnames, filenames in os.walk(src):
-        dirnames[:] = sorted(d for d in dirnames if d not in SKIPPED_DIRS)
+        top = dirpath == str(src)
+        dirnames[:] = sorted(d for d in dirnames if d not in SKIPPED_DIRS
+                             and not (top and any(fnmatch.fnmatchcase(d, g) for g in skip_top)))
         for d in dirnames:
             if os.path.islink(os.path.join(dirpath, d)):
                 raise BadInput(f"{os.path.join(dirpath, d)}: symlinked directories are not stored; copy it")

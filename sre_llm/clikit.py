@@ -34,3 +34,15 @@ def json_errors(fn: Callable) -> Callable:
             raise
 
     return wrapper
+
+
+JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print a JSON report instead of text.")
+
+
+def with_options(fn: Callable, *options: Callable) -> Callable:
+    """``fn`` with :func:`json_errors`, then ``options`` and ``--json`` — as if stacked above it in
+    that order (click builds a new parameter each time a decorator is applied)."""
+    wrapped = json_errors(fn)
+    for option in reversed((*options, JSON_OPTION)):
+        wrapped = option(wrapped)
+    return wrapped

@@ -6,30 +6,25 @@ exit codes. Only click is imported at module level (vLLM never is: it runs in it
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
-from typing import Any
 
 import click
 
 from sre_llm.clikit import emit as _emit
-from sre_llm.clikit import json_errors
+from sre_llm.clikit import with_options
 from sre_llm.errors import CheckFailed
 
 
 def _common(fn: Callable) -> Callable:
-    @click.argument("spec", type=click.Path(dir_okay=False))
-    @click.option("--root", default=".", show_default=True, type=click.Path(file_okay=False),
-                  help="The GitOps repository (holds rollouts/<name>/ and registry/).")
-    @click.option("--metrics-dir", type=click.Path(file_okay=False), envvar="SRE_LLM_METRICS_DIR",
-                  help="Write rollout gauges (sre_llm_rollout_rolled_back, …) here for a textfile collector.")
-    @click.option("--json", "as_json", is_flag=True, help="Print a JSON report instead of text.")
-    @json_errors
-    @functools.wraps(fn)  # first: the command keeps fn's name and the options declared below this one
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        return fn(*args, **kwargs)
-
-    return wrapper
+    """SPEC, --root, --metrics-dir and --json; with --json a failure also prints ``{"ok": false, …}``."""
+    return with_options(
+        fn,
+        click.argument("spec", type=click.Path(dir_okay=False)),
+        click.option("--root", default=".", show_default=True, type=click.Path(file_okay=False),
+                     help="The GitOps repository (holds rollouts/<name>/ and registry/)."),
+        click.option("--metrics-dir", type=click.Path(file_okay=False), envvar="SRE_LLM_METRICS_DIR",
+                     help="Write rollout gauges (sre_llm_rollout_rolled_back, …) here for a textfile collector."),
+    )
 
 
 def _load(spec: str):

@@ -7,30 +7,23 @@ Only click is imported at module level: ``sre-llm validate`` must stay light.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
-from typing import Any
 
 import click
 
 from sre_llm.clikit import emit as _emit
-from sre_llm.clikit import json_errors
+from sre_llm.clikit import with_options
 
 
 def _common(fn: Callable) -> Callable:
     """--root, --store and --json; with --json a failure also prints ``{"ok": false, "error": …}``."""
-
-    @click.option("--root", default=".", show_default=True, type=click.Path(file_okay=False),
-                  help="The GitOps repository (holds registry/ and audit/).")
-    @click.option("--store", type=click.Path(file_okay=False), envvar="SRE_LLM_ARTIFACT_STORE",
-                  help="Artifact store directory [default: ROOT/.cache/artifacts].")
-    @click.option("--json", "as_json", is_flag=True, help="Print a JSON report instead of text.")
-    @json_errors
-    @functools.wraps(fn)  # first: the command keeps fn's name and the options declared below this one
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        return fn(*args, **kwargs)
-
-    return wrapper
+    return with_options(
+        fn,
+        click.option("--root", default=".", show_default=True, type=click.Path(file_okay=False),
+                     help="The GitOps repository (holds registry/ and audit/)."),
+        click.option("--store", type=click.Path(file_okay=False), envvar="SRE_LLM_ARTIFACT_STORE",
+                     help="Artifact store directory [default: ROOT/.cache/artifacts]."),
+    )
 
 
 def _registry(root: str, store: str | None):

@@ -1,7 +1,9 @@
-"""Atomic file writes: temp file in the same folder, fsync, rename. Nothing half-written remains."""
+"""Atomic file writes (temp file in the same folder, fsync, rename: nothing half-written remains) and
+file digests, read a chunk at a time."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -40,3 +42,20 @@ def _fsync_dir(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+CHUNK = 1 << 20
+
+
+def sha256_hex(path: str | Path) -> str:
+    """The sha256 of a file's bytes as hex, read 1 MiB at a time (model shards do not fit twice)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def sha256_ref(path: str | Path) -> str:
+    """``sha256:<hex>`` of a file's bytes: how run records, signatures and the registry name a file."""
+    return "sha256:" + sha256_hex(path)

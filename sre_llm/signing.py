@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Literal
 
 from sre_llm.errors import BadInput, CheckFailed
+from sre_llm.fsutil import sha256_ref
 
 Method = Literal["key", "certificate", "sigstore"]
 METHODS: tuple[Method, ...] = ("key", "certificate", "sigstore")
@@ -76,9 +77,7 @@ def public_key_id(public_pem: bytes) -> str:
     return hashlib.sha256(pem).hexdigest()
 
 
-def file_sha256(path: str | Path) -> str:
-    """``sha256:<hex>`` of a file's bytes."""
-    return "sha256:" + hashlib.sha256(Path(path).read_bytes()).hexdigest()
+file_sha256 = sha256_ref  # ``sha256:<hex>`` of a file (the bundle)
 
 
 def _key_id_of_private(path: Path) -> str:

@@ -6,10 +6,9 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
-SRE = [sys.executable, "-m", "sre_llm"]
+from registry_support import SRE, git  # the same repo plumbing as the registry tests
 
 SPEC = """\
 apiVersion: sre-llm/v1
@@ -48,10 +47,6 @@ spec:
           remediations: 'sum(demo_remediations_total{{revision="$revision"}})'
           remediation_successes: 'sum(demo_remediations_total{{revision="$revision",outcome="success"}})'
 """
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout
 
 
 def make_repo(tmp_path: Path, version: str = "0.2.0") -> Path:

@@ -5,13 +5,10 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from sre_llm.fsutil import sha256_ref
 
-def file_digest(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return "sha256:" + h.hexdigest()
+
+file_digest = sha256_ref  # ``sha256:<hex>`` of one file
 
 
 def tree_digest(folder: str | Path, skip: tuple[str, ...] = ()) -> str:

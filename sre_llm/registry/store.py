@@ -16,8 +16,8 @@ Remote stores (S3, OCI) implement :class:`ArtifactStore`; ``local_tree`` is wher
 
 from __future__ import annotations
 
-import hashlib
 import fnmatch
+import hashlib
 import os
 import shutil
 import stat
@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from sre_llm.errors import BadInput, CheckFailed
-from sre_llm.fsutil import _fsync_dir
+from sre_llm.fsutil import _fsync_dir, sha256_hex
 
 CHUNK = 1 << 20
 SKIPPED_DIRS = {".git"}  # a model cloned from a hub repo carries its git metadata; it is not the model
@@ -198,7 +198,7 @@ class LocalStore:
         common = sorted(set(found) & set(expected))
         # hashlib releases the GIL on large buffers, so threads hash several files at once.
         with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) + 1)) as pool:
-            digests = dict(zip(common, pool.map(lambda rel: _sha256(found[rel]), common)))
+            digests = dict(zip(common, pool.map(lambda rel: sha256_hex(found[rel]), common)))
         problems += [f"content of {rel} changed" for rel in common if digests[rel] != expected[rel].sha256]
         return problems
 
@@ -238,12 +238,6 @@ def _copy_file(src: Path, rel: str, dest: Path) -> FileEntry:
     return FileEntry(rel, h.hexdigest(), size)
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _remove(path: Path) -> None:

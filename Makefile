@@ -8,15 +8,21 @@ export TRANSFORMERS_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export DO_NOT_TRACK := 1
 
-.PHONY: help setup test test-fast demo render check schema docs bench clean
+.PHONY: help setup setup-serve setup-system test test-fast demo render check schema docs bench clean
 
 help: ## Show the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
-setup: ## Create .venv with sre-llm and LLaMA Factory (idempotent; seconds when nothing changed)
+setup: ## Create .venv with sre-llm and LLaMA Factory; no root (idempotent; seconds when nothing changed)
 	@bash scripts/setup.sh
 
-test: setup ## Run every test (what CI runs)
+setup-serve: ## Create .venv-serve with vLLM for the CPU, for `sre-llm serve` and its tests (Python 3.11+)
+	@bash scripts/setup-serve.sh
+
+setup-system: ## Install the Debian packages the tests run: Prometheus, Alertmanager, age, docker-registry, kubectl (root or sudo)
+	@bash scripts/setup-system.sh
+
+test: setup setup-serve setup-system ## Run every test (what CI runs)
 	$(PY) -m pytest -q
 
 test-fast: setup ## Tests without LLaMA Factory, Prometheus or training
@@ -37,12 +43,12 @@ schema: setup ## Regenerate the JSON Schema and the README's spec reference
 	$(SRE) schema --out schema/model-release.schema.json
 	$(PY) -m sre_llm.docs --readme README.md
 
-bench: setup ## Every benchmark, one JSON object per line (about 15 minutes on 2 cores)
-	$(PY) bench/render_startup.py
-	$(PY) bench/dataset_pipeline.py
-	$(PY) bench/sign_verify.py
-	$(PY) bench/eval_batching.py
-	$(PY) bench/train_overhead.py
+BENCHES := render_startup dataset_pipeline sign_verify eval_batching train_overhead oci_roundtrip gateway_overhead
+
+bench: setup setup-serve setup-system ## Every benchmark (JSON each); figures stamped into docs/figures/bench.json and the README (~25 min on 2 cores)
+	@mkdir -p .cache/bench
+	@for b in $(BENCHES); do echo "== bench/$$b.py"; $(PY) bench/$$b.py $$( [ $$b = gateway_overhead ] && echo --build .cache/bench/served ) > .cache/bench/$$b.json || exit 1; cat .cache/bench/$$b.json; done
+	$(PY) -m sre_llm.figures bench .cache/bench --readme README.md
 
 clean: ## Remove caches and run outputs (keeps .venv)
 	rm -rf .cache runs datasets .pytest_cache

@@ -52,7 +52,43 @@ def render_files(
     tpl = Templates(templates)
     if templates is not None and not Path(templates).is_dir():
         raise BadInput(f"{templates}: templates folder not found")
-    return [f for spec in specs for f in render_release(spec, tpl, root)]
+    files = [(spec.path, f) for spec in specs for f in render_release(spec, tpl, root)]
+    check_collisions([(owner, f.path, f.text) for owner, f in files])
+    return [f for _, f in files]
+
+
+def _objects(text: str) -> list[tuple[str, str, str]]:
+    """(kind, namespace, name) of each Kubernetes object in a rendered YAML file."""
+    from sre_llm.deploy.yamldoc import _yaml
+
+    found = []
+    for doc in _yaml().load_all(text):
+        meta = doc.get("metadata") if isinstance(doc, dict) else None
+        if isinstance(meta, dict) and meta.get("name") and doc.get("kind"):
+            group = str(doc.get("apiVersion", "")).rpartition("/")[0]
+            kind = f"{doc['kind']}.{group}" if group else str(doc["kind"])
+            found.append((kind, str(meta.get("namespace", "")), str(meta["name"])))
+    return found
+
+
+def check_collisions(files: Iterable[tuple[str, str, str]]) -> None:
+    """Refuse two rendered files that define the same object (kind, namespace, name): two Flux
+    Kustomizations applying one object fight over it, and pruning one deletes the other's.
+    ``files`` are (owner: the spec or file that renders it, path, text)."""
+    seen: dict[tuple[str, str, str], tuple[str, str]] = {}
+    problems = []
+    for owner, path, text in files:
+        if not path.endswith(".yaml") or "/k8s/" not in path:
+            continue
+        for key in _objects(text):
+            if key in seen and seen[key][0] != owner:
+                kind, ns, name = key
+                problems.append(f"{kind.split('.')[0]} {ns + '/' if ns else ''}{name} is rendered by both "
+                                f"{seen[key][0]} ({seen[key][1]}) and {owner} ({path})")
+            seen.setdefault(key, (owner, path))
+    if problems:
+        raise BadInput("rendered objects collide (give each release its own names, or let one of them own the "
+                       "object):\n" + "\n".join(problems))
 
 
 @dataclass(frozen=True)
@@ -74,10 +110,23 @@ def render(
 ) -> RenderResult:
     """Render specs to ``<base>/<root>/``; with ``check`` compare only and write nothing."""
     files = render_files(paths, templates, root)
+    _check_against_disk(files, Path(base) / root, root)
     changes = writer.plan(files, base)
     if not check:
         writer.apply(changes, base)
     return RenderResult(changes, written=not check)
+
+
+def _check_against_disk(files: Sequence[RenderedFile], rendered: Path, root: str) -> None:
+    """Collisions with what other releases already rendered under ``rendered/``."""
+    mine = {f.path.split("/")[len(Path(root).parts)] for f in files}
+    on_disk = []
+    for path in sorted(rendered.glob("*/k8s/*.yaml")):
+        release = path.parent.parent.name
+        if release not in mine:
+            on_disk.append((f"{root}/{release}", f"{root}/{release}/k8s/{path.name}", path.read_text()))
+    if on_disk:
+        check_collisions([*on_disk, *((f.path.split("/k8s/")[0], f.path, f.text) for f in files)])
 
 
 def schema() -> dict:

@@ -145,3 +145,38 @@ def _identity(repo) -> bool:
 def commit_message(rev: str, root: str | Path) -> str:
     """The full message of commit ``rev``."""
     return str(_repo(root).commit(rev).message)
+
+
+def resolve(root: str | Path, rev: str) -> str | None:
+    """The commit ``rev`` names (a branch, tag, ``HEAD~1``, a hash), or None when it names none."""
+    import git
+
+    if not is_repo(root):
+        return None
+    try:
+        return _repo(root).commit(rev).hexsha
+    except (ValueError, git.BadName, git.BadObject, git.GitCommandError):
+        return None
+
+
+def merge_base(root: str | Path, a: str, b: str) -> str | None:
+    """The best common ancestor of ``a`` and ``b`` (what a pull request from ``a`` into ``b`` is
+    compared with), or None when they share no history or either is missing."""
+    import git
+
+    try:
+        bases = _repo(root).merge_base(a, b)
+    except (ValueError, git.BadName, git.GitCommandError):
+        return None
+    return bases[0].hexsha if bases else None
+
+
+def tree_files(root: str | Path, rev: str, prefix: str) -> dict[str, bytes]:
+    """Every file under the folder ``prefix`` at commit ``rev``: repository-relative POSIX path → bytes.
+    Empty when the folder is not there at ``rev``."""
+    repo = _repo(root)
+    try:
+        tree = repo.commit(rev).tree / prefix.strip("/")
+    except KeyError:
+        return {}
+    return {blob.path: blob.data_stream.read() for blob in tree.traverse() if blob.type == "blob"}

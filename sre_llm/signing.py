@@ -39,6 +39,8 @@ DEFAULT_SHARD_SIZE = 1 << 26  # 64 MiB: enough shards to keep every core busy on
 class SignatureInvalid(CheckFailed):
     """Verification failed; the message is model-signing's reason."""
 
+    code = "signature_invalid"
+
 
 @dataclass(frozen=True)
 class Hashing:
@@ -78,6 +80,46 @@ def public_key_id(public_pem: bytes) -> str:
 
 
 file_sha256 = sha256_ref  # ``sha256:<hex>`` of a file (the bundle)
+
+
+def fingerprint(public_pem: bytes) -> str:
+    """``sha256:<key id>``: how ``spec.signing.trusted_keys`` names a signer."""
+    return "sha256:" + public_key_id(public_pem)
+
+
+def signer_fingerprint(method: Method, bundle: str | Path, public_key: Path | None = None) -> str | None:
+    """The fingerprint of whoever signed ``bundle``, for checking against the pinned signers.
+
+    Key method: the public key that verified it (model-signing has checked that the bundle's key
+    hint names it). Certificate method: the key of the signing certificate in the bundle (its chain
+    was checked against the trusted CAs). Sigstore: None — its signer is pinned by identity + issuer.
+    Call after :func:`verify` passed.
+    """
+    import base64
+    import json
+
+    if method == "key":
+        return fingerprint(Path(public_key).read_bytes()) if public_key else None
+    if method != "certificate":
+        return None
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    material = json.loads(Path(bundle).read_text(encoding="utf-8")).get("verificationMaterial", {})
+    certs = material.get("x509CertificateChain", {}).get("certificates") or [material.get("certificate") or {}]
+    raw = certs[0].get("rawBytes")
+    if not raw:
+        raise SignatureInvalid(f"{bundle}: the bundle carries no signing certificate")
+    cert = x509.load_der_x509_certificate(base64.b64decode(raw))
+    pem = cert.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return "sha256:" + hashlib.sha256(pem).hexdigest()
+
+
+def require_pinned(signer: str | None, pinned: Sequence[str], where: str) -> None:
+    """Refuse (exit 1) a signer the spec does not pin, naming its fingerprint and the pinned ones."""
+    if signer is None or not pinned or signer in pinned:
+        return
+    raise SignatureInvalid(f"signed by {signer}, which {where} does not pin (trusted: {', '.join(pinned)})")
 
 
 def _key_id_of_private(path: Path) -> str:

@@ -27,3 +27,11 @@ def update_golden(request: pytest.FixtureRequest) -> bool:
 @pytest.fixture
 def repo_root() -> Path:
     return ROOT
+
+
+@pytest.fixture(scope="session")
+def trained_tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The session's one trained tiny model (two CPU minutes): see tests/helpers/serving.py."""
+    from tests.helpers.serving import trained_project
+
+    return trained_project(tmp_path_factory.mktemp("trained"))

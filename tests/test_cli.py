@@ -65,8 +65,9 @@ def test_validate_json_report(tmp_path: Path) -> None:
     proc = run("validate", "--json", "seed.yaml", cwd=tmp_path)
     assert proc.returncode == 2
     report = json.loads(proc.stdout)
-    assert report["valid"] is False
-    assert [(e["line"], e["col"], e["path"]) for e in report["errors"]] == [
+    assert report["ok"] is False and report["error"]["code"] == "spec_invalid"
+    assert report["error"]["path"] == "seed.yaml"
+    assert [(e["line"], e["col"], e["path"]) for e in report["diagnostics"]] == [
         (12, 12, "spec.training.badam"), (13, 19, "spec.training.quantization"), (14, 16, "spec.training.optimizer"),
     ]
 
@@ -97,7 +98,7 @@ def test_render_then_check_then_drift(tmp_path: Path) -> None:
     assert "created  rendered/sre-remediation-tiny/0.1.0/train.yaml" in proc.stdout
     assert run("render", "--check", "tiny.yaml", cwd=tmp_path).returncode == 0
     spec = tmp_path / "tiny.yaml"
-    spec.write_text(spec.read_text().replace("epochs: 5", "epochs: 6"))
+    spec.write_text(spec.read_text().replace("epochs: 2\n", "epochs: 6\n"))
     proc = run("render", "--check", "--json", "tiny.yaml", cwd=tmp_path)
     assert proc.returncode == 1
     report = json.loads(proc.stdout)
@@ -125,7 +126,20 @@ def test_schema_file_is_current() -> None:
 
 
 def test_preflight_names_what_this_machine_lacks() -> None:
-    proc = run("preflight", "specs/qwen2-7b-qlora.yaml", env={"HF_HUB_OFFLINE": "1", "HF_HOME": "/nonexistent"})
-    assert proc.returncode == 1
-    assert "specs/qwen2-7b-qlora.yaml: spec.training.device: cuda: no CUDA GPU on this machine" in proc.stdout
-    assert "spec.base_model.name: Qwen/Qwen2-7B is not on disk and the hub is off (HF_HUB_OFFLINE)" in proc.stdout
+    env = {"HF_HUB_OFFLINE": "1", "HF_HOME": "/nonexistent"}
+    proc = run("preflight", "specs/qwen2-7b-qlora.yaml", env=env)
+    assert proc.returncode == 2  # the code `train --dry-run` gives for the same problems
+    assert "specs/qwen2-7b-qlora.yaml: spec.training.device: cuda: no CUDA GPU on this machine" in proc.stderr
+    assert "spec.base_model.name: Qwen/Qwen2-7B is not on disk and the hub is off (HF_HUB_OFFLINE)" in proc.stderr
+    as_json = json.loads(run("preflight", "--json", "specs/qwen2-7b-qlora.yaml", env=env).stdout)
+    assert as_json["error"]["code"] == "cannot_run_here"
+    assert {p["setting"] for p in as_json["problems"]} >= {"spec.training.device", "spec.base_model.name"}
+
+
+def test_readme_validate_example_is_what_validate_prints() -> None:
+    """The README's step 2 shows a real run on a file that exists (docs/examples/seed-raw.yaml)."""
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("   $ sre-llm validate docs/examples/seed-raw.yaml\n", 1)[1].split("   ```", 1)[0]
+    proc = run("validate", "docs/examples/seed-raw.yaml")
+    assert proc.returncode == 2
+    assert [line.strip() for line in block.splitlines()] == proc.stderr.splitlines()

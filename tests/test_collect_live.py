@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from sre_llm.collect.alertmanager import read_store
-from sre_llm.collect.prometheus import collect
+from sre_llm.collect.prometheus import Client, collect
 from sre_llm.dataset.format import parse_output
 from sre_llm.dataset.pipeline import Settings, run
 from sre_llm.dataset.records import fingerprint
@@ -71,8 +71,9 @@ groups:
 EXPECTED = {
     "TestPodCrashLoopBackOff": ("pod-restart", {"name": "web-7d4f9c6b8-x2x9q", "namespace": "ai", "type": "pod"}),
     "TestDeploymentNeedsScaling": ("scale-deployment", {"name": "checkout", "namespace": "shop", "replicas": 3}),
-    "Watchdog": ("none", {}),
+    "Watchdog": None,  # no annotation and never resolves: no evidence, unlabelled (not `none`)
 }
+LABELLED = {k: v for k, v in EXPECTED.items() if v is not None}
 
 
 def free_port() -> int:
@@ -188,14 +189,15 @@ def stored_alertnames(store: Path) -> set[str]:
         if store.is_dir() else set()
 
 
-def examples(records) -> dict[str, tuple]:
+def examples(records) -> tuple[dict[str, tuple], set[str]]:
+    """alertname → answer of every example, and the alertnames left unlabelled."""
     res = run(records, Settings(name="live", min_examples=1), Redactor())
     out = {}
     for s in SPLITS:
         for row in res.rows(s):
             name = row["input"].splitlines()[0].removeprefix("alertname: ")
             out[name] = parse_output(row["output"], strict=True)
-    return out
+    return out, {r["alertname"] for r in res.unlabelled}
 
 
 def test_alertmanager_delivers_to_receiver(stack):
@@ -204,7 +206,7 @@ def test_alertmanager_delivers_to_receiver(stack):
     records = [r for r in read_store(store) if r["labels"]["alertname"] in EXPECTED]
     for r in records:  # our fingerprint is Alertmanager's
         assert r["fingerprint"] == fingerprint(r["labels"])
-    assert examples(records) == EXPECTED
+    assert examples(records) == (LABELLED, {"Watchdog"})
     lines = (store / "webhook.jsonl").read_text().splitlines()
     payload = json.loads(lines[0])["payload"]
     assert payload["version"] == "4" and payload["receiver"] == "direct"
@@ -217,14 +219,17 @@ def test_prometheus_collector_reads_history_and_current(stack):
     time.sleep(2)  # a few evaluations into the ALERTS series
     src = PrometheusSource(type="prometheus", url=stack["prom"], lookback="10m", step="1s")
     records = list(collect(src))
-    history = [r for r in records if r["endsAt"]]
-    assert {r["labels"]["alertname"] for r in history} >= set(EXPECTED)
+    now = time.time()
+    history = [r for r in Client(stack["prom"]).history(src.query, now - 600, now, 1)
+               if r["labels"]["alertname"] in EXPECTED]
+    assert {r["labels"]["alertname"] for r in history} == set(EXPECTED)
+    assert all(r["endsAt"] is None for r in history)  # still firing at the end of the range: no end
     crash = next(r for r in history if r["labels"]["alertname"] == "TestPodCrashLoopBackOff")
     assert crash["annotations"]["lambda_parameters"] == '{"name": "web-7d4f9c6b8-x2x9q", "namespace": "ai", "type": "pod"}'
     assert crash["annotations"]["summary"] == "Test pod web-7d4f9c6b8-x2x9q is in CrashLoopBackOff"
     scale = next(r for r in history if r["labels"]["alertname"] == "TestDeploymentNeedsScaling")
     assert scale["annotations"]["description"] == "Deployment checkout has only  replica, should scale to 3"
-    assert examples(records) == EXPECTED
+    assert examples(records) == (LABELLED, {"Watchdog"})
 
 
 def test_prometheus_unreachable_is_a_clear_error():

@@ -73,11 +73,13 @@ def test_receiver_stores_before_answering(receiver):
     assert len(lines) == 1 and json.loads(lines[0])["payload"] == PAYLOAD
     assert oct((store / STORE_FILE).stat().st_mode & 0o777) == "0o600"
     records = list(read_store(store))
-    assert len(records) == 1  # the resolved alert is not an example
     assert records[0]["startsAt"] == "2025-05-01T12:00:00.123456789Z" and records[0]["endsAt"] is None
+    # A resolved notification is kept: its endsAt is evidence (here 30 minutes: not self-resolved).
+    assert (records[1]["status"], records[1]["endsAt"]) == ("resolved", "2025-05-01T11:30:00Z")
     res = run(records, Settings(name="t", min_examples=1), Redactor())
     assert [parse_output(r["output"]) for s in SPLITS for r in res.rows(s)] == [
         ("pod-restart", {"name": "web-7d4f9c6b8-x2x9q", "namespace": "shop", "type": "pod"})]
+    assert [r["alertname"] for r in res.unlabelled] == ["Old"]
 
 
 @pytest.mark.parametrize("token,body,code,message", [

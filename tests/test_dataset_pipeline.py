@@ -53,16 +53,21 @@ def test_synth_is_seeded_and_covers_the_catalog():
             if key in ("name", "namespace"):  # copied from the alert, which the model must learn
                 assert value in r["labels"].values(), (r["labels"], params)
         if r["annotations"].get("lambda_function") == "scale-deployment":
-            assert f"scale to {params['replicas']}" in r["annotations"]["description"]
+            # the target is a label (agent-sre's `expected`) or, where the rule has none, in the description
+            target = str(params["replicas"])
+            assert target in r["labels"].values() or target in r["annotations"]["description"]
     pods = [r["labels"]["pod"] for r in a if "pod" in r["labels"]]
     assert all(len(p.rsplit("-", 2)[-1]) == 5 for p in pods)
 
 
 def test_annotation_label_and_none():
-    res = run([alert(), alert(name="Watchdog", ns="monitoring", fn=None)], S, Redactor())
+    # No annotation is no evidence: the Watchdog is unlabelled, not a `none` example.
+    res = run([alert(), alert(name="Watchdog", ns="monitoring", fn=None), alert(name="Info", ns="m", fn="none", params={})], S, Redactor())
     assert sorted(o for _, o in outputs(res)) == [
         ("none", {}), ("pod-restart", {"name": "web-7d4f9c6b8-x2x9q", "namespace": "shop", "type": "pod"})]
-    assert res.stats["labels"] == {"annotation": 1, "none": 1}
+    assert res.stats["labels"] == {"annotation": 2}
+    assert res.stats["evidence"] == {"none": {"annotation": 1}, "pod-restart": {"annotation": 1}}
+    assert res.stats["unlabelled"] == 1 and [r["alertname"] for r in res.unlabelled] == ["Watchdog"]
 
 
 def test_runbook_action_wins_and_failed_are_set_aside():
@@ -158,7 +163,7 @@ def test_quarantine_reasons():
         "alert has no alertname label": 1,
         "annotation lambda_parameters holds an unexpanded template": 1,
         "annotation lambda_parameters is not valid JSON: Expecting property name enclosed in double quotes": 1,
-        "kind must be one of alert, action, resolution (got 'weird')": 1,
+        "kind must be one of alert, action, resolution, label (got 'weird')": 1,
         "pod-restart: missing required parameter 'name'": 1,
         "pod-restart: parameter 'type' must be one of pod, deployment (got 'node')": 1,
         "record must be a JSON object (got list)": 1,
@@ -174,10 +179,12 @@ def test_size_limits():
     recs = list(synth.generate(300, seed=1))
     with pytest.raises(BadInput) as exc:
         run(recs, Settings(name="demo", min_examples=1000), Redactor())
-    n = run(recs, Settings(name="demo", min_examples=1), Redactor()).stats["examples"]
+    full = run(recs, Settings(name="demo", min_examples=1), Redactor()).stats
+    n, u = full["examples"], full["unlabelled"]
     assert str(exc.value) == (
-        f"dataset demo: {n} valid examples, fewer than min_examples 1000 (300 alerts read, {300 - n} duplicates "
-        "removed, 0 quarantined, 0 failed remediations excluded); add sources or lower dataset.min_examples")
+        f"dataset demo: {n} valid examples, fewer than min_examples 1000 (300 alerts read, {u} unlabelled, "
+        f"{300 - n - u} duplicates removed, 0 quarantined, 0 failed remediations excluded); add sources, label "
+        "alerts (`sre-llm dataset unlabelled SPEC`) or lower dataset.min_examples")
     capped = run(recs, Settings(name="demo", min_examples=1, max_examples=50), Redactor())
     assert capped.stats["examples"] == 50 and capped.stats["dropped_over_max"] == n - 50
     newest = sorted(ex[0] for s in SPLITS for ex in capped.splits[s])

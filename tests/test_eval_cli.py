@@ -59,9 +59,9 @@ def test_failing_gates_exit_1_with_one_line(workdir: Path):
     p = sre_llm("eval", "eval.yaml", "--rescore", "eval.json", "--out", "out", cwd=workdir)
     assert p.returncode == 1, p.stderr
     assert p.stderr.strip().splitlines()[-1] == (
-        "gate failed: remediation_accuracy 0.6154 < min 0.9000; parameter_accuracy 0.3846 < min 0.9500; "
-        "false_positive_rate 0.5000 > max 0.0500")
-    assert "  pass  p95_latency_ms 166.0 <= max 500.0" in p.stdout
+        "gate failed: remediation_accuracy 0.615 < 0.900 (min) FAIL; parameter_accuracy 0.385 < 0.950 (min) FAIL; "
+        "false_positive_rate 0.500 > 0.050 (max) FAIL")
+    assert "p95_latency_ms 166.0 <= 500.0 (max) pass" in p.stdout
     result = json.loads((workdir / "out/eval.json").read_text())
     assert result["passed"] is False and result["scores"]["latency"]["samples"] == 5
 
@@ -111,6 +111,21 @@ def test_report_contents(workdir: Path):
     write_results(rescore(workdir / "eval.json", workdir / "eval.yaml"), workdir / "r2")
     for name in ("report.md", "report.html", "confusion.png", "eval.json"):
         assert (workdir / "r" / name).read_bytes() == (workdir / "r2" / name).read_bytes(), name
+
+
+def test_report_names_the_base_model_of_a_full_fine_tune(workdir: Path):
+    """A full fine-tune loads the trained folder as ``model.base``: the report's base row must
+    name the untrained model it started from, not that folder."""
+    from sre_llm.evaluate import report
+
+    result = rescore(workdir / "eval.json", workdir / "eval.yaml")
+    full = {**result, "model": {"kind": "full", "base": "runs/x/output", "adapter": None, "template": "qwen", "path": "runs/x"}}
+    base_row = ["base", "/models/tiny"]
+    assert base_row in report.sections({**full, "model": {**full["model"], "base_model": "/models/tiny"}})["facts"]
+    # An eval.json from before model.base_model: the baseline's model, else "not recorded".
+    assert base_row in report.sections({**full, "baseline": {"model": "/models/tiny", "scores": result["scores"]}})["facts"]
+    assert ["base", "not recorded"] in report.sections(full)["facts"]
+    assert ["base", "/nowhere/base"] in report.sections(result)["facts"]  # an adapter: its base
 
 
 def test_encrypted_test_split_is_read_in_memory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):

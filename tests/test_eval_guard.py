@@ -81,7 +81,7 @@ def test_guard_lets_every_true_answer_of_the_synthetic_corpus_through(tmp_path, 
     import json
 
     from sre_llm.dataset.build import build
-    from sre_llm.dataset.format import parse_output
+    from sre_llm.answer import expand_references, parse_output
     from sre_llm.spec.load import load_spec
 
     (tmp_path / "spec.yaml").write_text((repo_root / "specs/tiny-cpu.yaml").read_text())
@@ -92,6 +92,7 @@ def test_guard_lets_every_true_answer_of_the_synthetic_corpus_through(tmp_path, 
     for row in rows:
         labels, ann = alert_from_input(row["input"])
         d = guard(row["output"], labels, ann)
-        if (d.function, d.parameters) != parse_output(row["output"]) or d.reason:
+        fn, params = parse_output(row["output"])  # labelref-v1 (the spec's default): the guard expands
+        if (d.function, d.parameters) != (fn, expand_references(params, labels, fn)) or d.reason:
             refused.append((row["output"], d.reason))
     assert refused == []

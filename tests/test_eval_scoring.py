@@ -117,8 +117,20 @@ def test_gates_pass_fail_and_one_line():
     assert [(r.name, r.passed) for r in results] == [
         ("remediation_accuracy", True), ("parameter_accuracy", False), ("false_positive_rate", False), ("p95_latency_ms", True)]
     assert gates.failure_line(results) == (
-        "gate failed: parameter_accuracy 0.7200 < min 0.9500; false_positive_rate 0.0800 > max 0.0500")
-    assert results[3].describe() == "p95_latency_ms 120.0 <= max 500.0"
+        "gate failed: parameter_accuracy 0.720 < 0.950 (min) FAIL; false_positive_rate 0.080 > 0.050 (max) FAIL")
+    assert results[3].describe() == "p95_latency_ms 120.0 <= 500.0 (max) pass"
+    assert results[0].describe() == "remediation_accuracy 0.930 >= 0.900 (min) pass"
+
+
+def test_gate_line_reads_as_the_relation_it_states():
+    # The operator is the figure's real relation to the bound: never ">=" beside a FAIL.
+    assert gates.gate_line("parameter_accuracy", "min", 0.355828, 0.95, False) == "parameter_accuracy 0.356 < 0.950 (min) FAIL"
+    assert gates.gate_line("remediation_accuracy", "min", 0.98773, 0.9, True) == "remediation_accuracy 0.988 >= 0.900 (min) pass"
+    assert gates.gate_line("p95_latency_ms", "max", 93.72, 500, True) == "p95_latency_ms 93.7 <= 500.0 (max) pass"
+    # Rounding never prints the same number on both sides of a strict comparison.
+    assert gates.gate_line("parameter_accuracy", "min", 0.9496, 0.95, False) == "parameter_accuracy 0.9496 < 0.9500 (min) FAIL"
+    assert gates.gate_line("false_positive_rate", "max", 0.05000001, 0.05, False) == (
+        "false_positive_rate 0.05000001 > 0.05 (max) FAIL")
 
 
 def test_gates_unmeasured_disabled_and_adversarial():
@@ -126,7 +138,7 @@ def test_gates_unmeasured_disabled_and_adversarial():
                           {**GATES, "p95_latency_ms_max": None}, adversarial={"unsafe_after_guard": 1})
     assert [r.name for r in results] == ["remediation_accuracy", "parameter_accuracy", "false_positive_rate", "adversarial_unsafe_actions"]
     assert gates.failure_line(results) == (
-        "gate failed: false_positive_rate not measured (needs max 0.0500); adversarial_unsafe_actions 1 > max 0")
+        "gate failed: false_positive_rate not measured (max 0.050) FAIL; adversarial_unsafe_actions 1 > 0 (max) FAIL")
     assert gates.failure_line(gates.check({**SCORES, "parameter_accuracy": 0.99, "false_positive_rate": 0.0}, GATES)) is None
 
 

@@ -28,13 +28,13 @@ from sre_llm.registry.service import open_registry
 
 def _add(repo: Path, tmp_path: Path, version: str, seed: int, metrics: dict | None = GOOD_METRICS, sign: bool = True):
     write_spec(repo, version)
-    args = ["register", "specs/demo.yaml", "--model", str(make_model(tmp_path / f"m{seed}", seed=seed))]
+    args = ["registry", "register", "specs/demo.yaml", "--model", str(make_model(tmp_path / f"m{seed}", seed=seed))]
     if metrics is not None:
         args += ["--metrics", str(write_metrics(tmp_path / f"eval{seed}.json", metrics))]
     out = sre(*args, cwd=repo)
     assert out.returncode == 0, out.stderr
     if sign:
-        out = sre("sign", version, cwd=repo)
+        out = sre("registry", "sign", version, cwd=repo)
         assert out.returncode == 0, out.stderr
 
 
@@ -45,8 +45,8 @@ def _state(repo: Path):
 def test_round_trip(tmp_path):
     repo = make_repo(tmp_path)
     _add(repo, tmp_path, "1.0.0", 1)
-    assert sre("verify", "1.0.0", cwd=repo).returncode == 0
-    out = sre("promote", "1.0.0", "--json", cwd=repo)
+    assert sre("registry", "verify", "1.0.0", cwd=repo).returncode == 0
+    out = sre("registry", "promote", "1.0.0", "--json", cwd=repo)
     assert out.returncode == 0, out.stderr
     res = json.loads(out.stdout)
     assert (res["version"], res["previous"], res["alias"], res["changed"]) == ("1.0.0", None, "champion", True)
@@ -59,21 +59,21 @@ def test_round_trip(tmp_path):
     for line in ["Version: 1.0.0", "Previous: none", f"Artifact: {entry.artifact.digest}",
                  f"Spec: specs/demo.yaml {entry.spec.sha256}", "Check: signature verified",
                  f"Signature: registry/demo-model/1.0.0.sig {entry.signature.sha256} (key, key {entry.signature.key_id})",
-                 "  remediation_accuracy 0.96 >= 0.9 pass", "  parameter_accuracy 0.97 >= 0.95 pass",
-                 "  false_positive_rate 0.02 <= 0.05 pass", "  p95_latency_ms 210.5 <= 500 pass",
+                 "  remediation_accuracy 0.960 >= 0.900 (min) pass", "  parameter_accuracy 0.970 >= 0.950 (min) pass",
+                 "  false_positive_rate 0.020 <= 0.050 (max) pass", "  p95_latency_ms 210.5 <= 500.0 (max) pass",
                  "Actor: Release Bot <bot@example.org>"]:
         assert line in message.splitlines(), line
     assert git(repo, "status", "--porcelain", "registry", "audit") == ""
 
     _add(repo, tmp_path, "1.1.0", 2)
-    assert sre("promote", "1.1.0", cwd=repo).stdout.startswith("demo-model champion: 1.0.0 → 1.1.0 (committed ")
+    assert sre("registry", "promote", "1.1.0", cwd=repo).stdout.startswith("demo-model champion: 1.0.0 → 1.1.0 (committed ")
     index = ix.load(repo, "demo-model")
     assert index.aliases == {"champion": "1.1.0"}
     assert [(v.version, v.status) for v in index.versions] == [("1.0.0", "retired"), ("1.1.0", "champion")]
-    same = sre("promote", "1.1.0", cwd=repo)
+    same = sre("registry", "promote", "1.1.0", cwd=repo)
     assert same.returncode == 0 and same.stdout.strip() == "demo-model 1.1.0 is already champion; nothing to do"
 
-    back = sre("rollback", "--json", cwd=repo)
+    back = sre("registry", "rollback", "--json", cwd=repo)
     assert back.returncode == 0, back.stderr
     assert json.loads(back.stdout)["version"] == "1.0.0" and json.loads(back.stdout)["previous"] == "1.1.0"
     assert git(repo, "log", "-1", "--format=%s").strip() == "registry: roll back demo-model champion from 1.1.0 to 1.0.0"
@@ -82,10 +82,10 @@ def test_round_trip(tmp_path):
     assert [(v.version, v.status) for v in index.versions] == [("1.0.0", "champion"), ("1.1.0", "rolled-back")]
     assert [(m.action, m.version, m.previous) for m in index.history] == [
         ("promote", "1.0.0", None), ("promote", "1.1.0", "1.0.0"), ("rollback", "1.0.0", "1.1.0")]
-    nothing = sre("rollback", cwd=repo)
+    nothing = sre("registry", "rollback", cwd=repo)
     assert nothing.returncode == 2
     assert nothing.stderr.strip() == "demo-model: no earlier champion to roll back to; name one with --to VERSION"
-    forward = sre("rollback", "--to", "1.1.0", cwd=repo)
+    forward = sre("registry", "rollback", "--to", "1.1.0", cwd=repo)
     assert forward.returncode == 0 and ix.load(repo, "demo-model").aliases == {"champion": "1.1.0"}
 
     report = sre("audit", "verify", "--json", cwd=repo)
@@ -120,7 +120,7 @@ def test_promote_refuses_tampered_or_wrong_key(tmp_path, tamper, reason):
         make_key(tmp_path / "other.pem", tmp_path / "other.pub.pem")
         extra = ["--public-key", str(tmp_path / "other.pub.pem")]
     before = _state(repo)
-    out = sre("promote", "1.0.0", *extra, cwd=repo)
+    out = sre("registry", "promote", "1.0.0", *extra, cwd=repo)
     assert out.returncode == 1
     assert out.stderr.startswith(f"refusing demo-model 1.0.0: signature: {reason}"), out.stderr
     assert _state(repo) == before
@@ -133,15 +133,15 @@ def test_promote_refuses_failed_gates_missing_metrics_and_unsigned(tmp_path):
     _add(repo, tmp_path, "1.0.1", 2, metrics=None)
     _add(repo, tmp_path, "1.0.2", 3, sign=False)
     before = _state(repo)
-    gates = sre("promote", "1.0.0", cwd=repo)
+    gates = sre("registry", "promote", "1.0.0", cwd=repo)
     assert gates.returncode == 1
-    assert gates.stderr.strip() == "refusing demo-model 1.0.0: gates not passed: false_positive_rate 0.08 <= 0.05 FAIL"
-    nometrics = sre("promote", "1.0.1", "--json", cwd=repo)
-    assert nometrics.returncode == 1 and json.loads(nometrics.stdout)["error"] == (
+    assert gates.stderr.strip() == "refusing demo-model 1.0.0: gates not passed: false_positive_rate 0.080 > 0.050 (max) FAIL"
+    nometrics = sre("registry", "promote", "1.0.1", "--json", cwd=repo)
+    assert nometrics.returncode == 1 and json.loads(nometrics.stdout)["error"]["message"] == (
         "refusing demo-model 1.0.1: no gate figures stored (register it with --metrics eval.json)")
-    unsigned = sre("promote", "1.0.2", cwd=repo)
+    unsigned = sre("registry", "promote", "1.0.2", cwd=repo)
     assert unsigned.returncode == 1
-    assert unsigned.stderr.strip() == "refusing demo-model 1.0.2: unsigned (run `sre-llm sign 1.0.2`)"
+    assert unsigned.stderr.strip() == "refusing demo-model 1.0.2: unsigned (run `sre-llm registry sign 1.0.2`)"
     assert _state(repo) == before
 
 
@@ -149,19 +149,19 @@ def test_rollback_checks_its_target_offline(tmp_path):
     repo = make_repo(tmp_path)
     _add(repo, tmp_path, "1.0.0", 1)
     _add(repo, tmp_path, "1.1.0", 2)
-    assert sre("promote", "1.0.0", cwd=repo).returncode == 0
-    assert sre("promote", "1.1.0", cwd=repo).returncode == 0
+    assert sre("registry", "promote", "1.0.0", cwd=repo).returncode == 0
+    assert sre("registry", "promote", "1.1.0", cwd=repo).returncode == 0
     tree = repo / ".cache" / "artifacts" / "sha256" / ix.load(repo, "demo-model").get("1.0.0").artifact.digest[7:]
     flip_byte(tree / "adapter_model.safetensors")
     before = _state(repo)
-    refused = sre("rollback", cwd=repo)
+    refused = sre("registry", "rollback", cwd=repo)
     assert refused.returncode == 1 and refused.stderr.startswith("refusing demo-model 1.0.0: signature: Signature mismatch")
     assert _state(repo) == before
     # An emergency rollback can skip the re-hash; it is still a commit and an audit record.
-    forced = sre("rollback", "--no-verify", cwd=repo)
+    forced = sre("registry", "rollback", "--no-verify", cwd=repo)
     assert forced.returncode == 0, forced.stderr
     assert "Check: signature not checked (--no-verify)" in git(repo, "log", "-1", "--format=%B").splitlines()
-    assert sre("rollback", "--to", "9.9.9", cwd=repo).returncode == 2
+    assert sre("registry", "rollback", "--to", "9.9.9", cwd=repo).returncode == 2
 
 
 def test_challenger_alias_and_staged_work_left_alone(tmp_path):
@@ -169,19 +169,19 @@ def test_challenger_alias_and_staged_work_left_alone(tmp_path):
     _add(repo, tmp_path, "1.0.0", 1)
     (repo / "notes.txt").write_text("unrelated work in progress\n")
     git(repo, "add", "notes.txt")
-    assert sre("promote", "1.0.0", "--alias", "challenger", cwd=repo).returncode == 0
+    assert sre("registry", "promote", "1.0.0", "--alias", "challenger", cwd=repo).returncode == 0
     assert ix.load(repo, "demo-model").aliases == {"challenger": "1.0.0"}
     assert "notes.txt" not in git(repo, "show", "--name-only", "--format=", "HEAD").split()
     assert git(repo, "diff", "--cached", "--name-only").split() == ["notes.txt"]  # still staged, not committed
-    assert sre("promote", "1.0.0", cwd=repo).returncode == 0
+    assert sre("registry", "promote", "1.0.0", cwd=repo).returncode == 0
     assert ix.load(repo, "demo-model").aliases == {"champion": "1.0.0"}  # the challenger became champion
-    refused = sre("promote", "1.0.0", "--alias", "challenger", cwd=repo)
+    refused = sre("registry", "promote", "1.0.0", "--alias", "challenger", cwd=repo)
     assert refused.returncode == 2
     assert refused.stderr.strip() == "demo-model 1.0.0 is the champion; a challenger must be another version"
     _add(repo, tmp_path, "1.1.0", 2)
     _add(repo, tmp_path, "1.2.0", 3)
-    assert sre("promote", "1.1.0", "--alias", "challenger", cwd=repo).returncode == 0
-    assert sre("promote", "1.2.0", "--alias", "challenger", cwd=repo).returncode == 0
+    assert sre("registry", "promote", "1.1.0", "--alias", "challenger", cwd=repo).returncode == 0
+    assert sre("registry", "promote", "1.2.0", "--alias", "challenger", cwd=repo).returncode == 0
     index = ix.load(repo, "demo-model")
     assert index.aliases == {"champion": "1.0.0", "challenger": "1.2.0"}
     assert [(v.version, v.status) for v in index.versions] == [
@@ -195,7 +195,7 @@ def test_failed_commit_puts_the_index_back(tmp_path):
     hook.write_text("#!/bin/sh\necho 'policy: promotions need a ticket' >&2\nexit 1\n")
     hook.chmod(0o755)
     before = _state(repo)
-    out = sre("promote", "1.0.0", cwd=repo)
+    out = sre("registry", "promote", "1.0.0", cwd=repo)
     assert out.returncode == 2 and out.stderr.strip() == "git commit failed: policy: promotions need a ticket"
     assert _state(repo) == before
     actions = [json.loads(line)["action"] for line in (repo / "audit" / "audit.jsonl").read_text().splitlines()]
@@ -210,7 +210,7 @@ def test_no_git_identity_changes_nothing(tmp_path):
     git(repo, "config", "--unset", "user.email")
     before = _state(repo)
     env = {"GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1", "HOME": str(tmp_path)}
-    out = sre("promote", "1.0.0", cwd=repo, env=env)
+    out = sre("registry", "promote", "1.0.0", cwd=repo, env=env)
     assert out.returncode == 2
     assert out.stderr.strip() == ".: git has no committer identity: set `git config user.name` and `git config user.email`"
     assert _state(repo) == before

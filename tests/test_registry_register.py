@@ -1,4 +1,4 @@
-"""``sre-llm register`` and the read commands, on a real git repo with real model directories."""
+"""``sre-llm registry register`` and the read commands, on a real git repo with real model directories."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def test_register_records_lineage_gates_and_files(repo, tmp_path):
     metrics = write_metrics(tmp_path / "eval.json")
     run = tmp_path / "run.json"
     run.write_text(json.dumps({"run_id": "run-7", "dataset": {"digest": "sha256:" + "d" * 64, "size": 1800},
-                               "packages": {"torch": "2.14.1"}, "git_commit": "c0ffee"}))
+                               "packages": {"torch": "2.14.1"}, "git_commit": "c0ffee", "answer_format": "labelref-v1"}))
     reg = open_registry(repo)
     res = register(reg, repo / "specs" / "demo.yaml", model, metrics, run)
     assert (res.model, res.version, res.created) == ("demo-model", "1.0.0", True)
@@ -43,7 +43,9 @@ def test_register_records_lineage_gates_and_files(repo, tmp_path):
     assert entry.status == "registered" and entry.signature is None and index.aliases == {}
     assert entry.spec.path == "specs/demo.yaml" and entry.spec.version == "1.0.0"
     assert entry.base_model.model_dump() == {"name": None, "path": ".cache/models/tiny", "revision": None, "family": "qwen2"}
-    assert entry.dataset.model_dump() == {"name": "demo-data", "digest": "sha256:" + "d" * 64, "size": 1800}
+    # How the model answers travels with it: the gateway expands label references by it.
+    assert entry.dataset.model_dump() == {"name": "demo-data", "digest": "sha256:" + "d" * 64, "size": 1800,
+                                          "answer_format": "labelref-v1"}
     assert entry.run.id == "run-7" and entry.run.git_commit == "c0ffee"
     assert entry.packages == {"torch": "2.14.1"}
     assert entry.metrics.figures == {"remediation_accuracy": 0.96, "parameter_accuracy": 0.97,
@@ -88,22 +90,22 @@ def test_same_version_same_digests_is_a_no_op_and_different_is_refused(repo, tmp
 
 def test_cli_register_refusal_exit_codes_and_json(repo, tmp_path):
     m1, m2 = make_model(tmp_path / "m1"), make_model(tmp_path / "m2", seed=2)
-    ok = sre("register", "specs/demo.yaml", "--model", str(m1), "--json", cwd=repo)
+    ok = sre("registry", "register", "specs/demo.yaml", "--model", str(m1), "--json", cwd=repo)
     assert ok.returncode == 0, ok.stderr
     data = json.loads(ok.stdout)
     assert data["ok"] and data["version"] == "1.0.0" and data["created"] and data["gates_passed"] is False
-    refused = sre("register", "specs/demo.yaml", "--model", str(m2), "--json", cwd=repo)
+    refused = sre("registry", "register", "specs/demo.yaml", "--model", str(m2), "--json", cwd=repo)
     assert refused.returncode == 1
-    assert json.loads(refused.stdout)["error"].startswith("demo-model 1.0.0 is already registered with different digests")
-    bumped = sre("register", "specs/demo.yaml", "--model", str(m2), "--bump", "major", cwd=repo)
+    assert json.loads(refused.stdout)["error"]["message"].startswith("demo-model 1.0.0 is already registered with different digests")
+    bumped = sre("registry", "register", "specs/demo.yaml", "--model", str(m2), "--bump", "major", cwd=repo)
     assert bumped.returncode == 0 and bumped.stdout.splitlines()[0] == "demo-model 2.0.0: registered"
-    missing = sre("register", "specs/demo.yaml", "--model", str(tmp_path / "nope"), cwd=repo)
+    missing = sre("registry", "register", "specs/demo.yaml", "--model", str(tmp_path / "nope"), cwd=repo)
     assert missing.returncode == 2 and missing.stderr.strip() == f"{tmp_path / 'nope'}: model directory not found"
     bad_metrics = tmp_path / "bad.json"
     bad_metrics.write_text("[1, 2]")
-    bad = sre("register", "specs/demo.yaml", "--model", str(m1), "--metrics", str(bad_metrics), cwd=repo)
+    bad = sre("registry", "register", "specs/demo.yaml", "--model", str(m1), "--metrics", str(bad_metrics), cwd=repo)
     assert bad.returncode == 2 and bad.stderr.strip() == f"{bad_metrics}: metrics file must hold a JSON object"
-    bad_bump = sre("register", "specs/demo.yaml", "--model", str(m1), "--bump", "huge", cwd=repo)
+    bad_bump = sre("registry", "register", "specs/demo.yaml", "--model", str(m1), "--bump", "huge", cwd=repo)
     assert bad_bump.returncode == 2 and "'huge' is not one of 'patch', 'minor', 'major'" in bad_bump.stderr
 
 
@@ -131,7 +133,7 @@ def test_interrupted_register_killed_midway_leaves_index(repo, tmp_path):
     with open(big / "model-00001-of-00001.safetensors", "wb") as fh:  # sparse: fast to make, slow to copy
         fh.truncate(1 << 30)
     staging = repo / ".cache" / "artifacts" / "tmp"
-    proc = subprocess.Popen([*SRE, "register", "specs/demo.yaml", "--model", str(big)], cwd=repo,
+    proc = subprocess.Popen([*SRE, "registry", "register", "specs/demo.yaml", "--model", str(big)], cwd=repo,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

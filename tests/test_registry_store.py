@@ -133,8 +133,8 @@ def test_gates_pass_fail_and_missing():
     )
     assert [(n, g.passed) for n, g in gates.items()] == [
         ("remediation_accuracy", True), ("false_positive_rate", False), ("parameter_accuracy", False)]
-    assert lineage.gate_line("false_positive_rate", gates["false_positive_rate"]) == "false_positive_rate 0.06 <= 0.05 FAIL"
-    assert lineage.gate_line("parameter_accuracy", gates["parameter_accuracy"]) == "parameter_accuracy missing >= 0.95 FAIL"
+    assert lineage.gate_line("false_positive_rate", gates["false_positive_rate"]) == "false_positive_rate 0.060 > 0.050 (max) FAIL"
+    assert lineage.gate_line("parameter_accuracy", gates["parameter_accuracy"]) == "parameter_accuracy not measured (min 0.950) FAIL"
 
 
 def test_run_record_lineage():

@@ -108,7 +108,7 @@ def test_invalid_spec_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyP
     good = tmp_path / "good.yaml"
     shutil.copy(ROOT / "specs" / "tiny-cpu.yaml", good)
     bad = tmp_path / "bad.yaml"
-    bad.write_text(good.read_text().replace("epochs: 5", "epochs: -1").replace("sre-remediation-tiny", "other"))
+    bad.write_text(good.read_text().replace("epochs: 2\n", "epochs: -1\n").replace("sre-remediation-tiny", "other"))
     with pytest.raises(SpecInvalid):
         api.render(["good.yaml", "bad.yaml"])
     assert not (tmp_path / "rendered").exists()
@@ -142,6 +142,6 @@ def test_absolute_out_folder_renders_twice(tmp_path: Path) -> None:
     statuses = {Path(c.path).name: c.status for c in api.render([spec], root=out).changes}
     assert statuses == {"train.yaml": "unchanged", "dataset_info.json": "unchanged", "eval.yaml": "unchanged",
                         "release.lock.json": "unchanged", "old.txt": "stale",
-                        # the deployment tree, rendered/<name>/k8s/
-                        "serving.yaml": "unchanged", "agent.yaml": "unchanged", "prometheusrule.yaml": "unchanged",
+                        # the deployment tree, rendered/<name>/k8s/ and agent-patch/
+                        "serving.yaml": "unchanged", "agent-sre.patch.yaml": "unchanged", "prometheusrule.yaml": "unchanged",
                         "kustomization.yaml": "unchanged", "flux-kustomization.yaml": "unchanged"}

@@ -29,10 +29,10 @@ from sre_llm.registry import index as ix
 def signed(tmp_path):
     """A repo with 1.0.0 registered and signed with the spec's key; returns (repo, stored tree)."""
     repo = make_repo(tmp_path)
-    out = sre("register", "specs/demo.yaml", "--model", str(make_model(tmp_path / "m")),
+    out = sre("registry", "register", "specs/demo.yaml", "--model", str(make_model(tmp_path / "m")),
               "--metrics", str(write_metrics(tmp_path / "eval.json")), cwd=repo)
     assert out.returncode == 0, out.stderr
-    out = sre("sign", "1.0.0", cwd=repo)
+    out = sre("registry", "sign", "1.0.0", cwd=repo)
     assert out.returncode == 0, out.stderr
     digest = ix.load(repo, "demo-model").get("1.0.0").artifact.digest
     return repo, repo / ".cache" / "artifacts" / "sha256" / digest.split(":")[1]
@@ -43,7 +43,7 @@ def _files(repo):
 
 
 def _verify(repo, *extra):
-    return sre("verify", "1.0.0", *extra, cwd=repo)
+    return sre("registry", "verify", "1.0.0", *extra, cwd=repo)
 
 
 def test_sign_records_bundle_and_verify_passes(signed):
@@ -65,7 +65,7 @@ def test_sign_records_bundle_and_verify_passes(signed):
     assert json.loads(out.stdout) == {"ok": True, "model": "demo-model", "version": "1.0.0", "verified": True,
                                       "method": "key", "key_id": sig.key_id, "artifact": entry.artifact.digest,
                                       "bundle": "registry/demo-model/1.0.0.sig"}
-    again = sre("sign", "1.0.0", cwd=repo)
+    again = sre("registry", "sign", "1.0.0", cwd=repo)
     assert again.returncode == 2 and "already signed" in again.stderr
 
 
@@ -104,7 +104,7 @@ def test_wrong_public_key_fails(signed, tmp_path):
     make_key(tmp_path / "other.pem", tmp_path / "other.pub.pem")
     out = _verify(repo, "--public-key", str(tmp_path / "other.pub.pem"), "--json")
     assert out.returncode == 1
-    assert json.loads(out.stdout)["error"] == (
+    assert json.loads(out.stdout)["error"]["message"] == (
         "Key mismatch: The public key hash in the signature's verification material does not match the provided public key.")
 
 
@@ -123,18 +123,18 @@ def test_altered_bundle_fails(signed):
 
 def test_unsigned_version_fails(tmp_path):
     repo = make_repo(tmp_path)
-    assert sre("register", "specs/demo.yaml", "--model", str(make_model(tmp_path / "m")), cwd=repo).returncode == 0
+    assert sre("registry", "register", "specs/demo.yaml", "--model", str(make_model(tmp_path / "m")), cwd=repo).returncode == 0
     out = _verify(repo)
     assert out.returncode == 1
-    assert out.stderr.strip() == "unsigned: demo-model 1.0.0 has no signature (run `sre-llm sign 1.0.0`)"
+    assert out.stderr.strip() == "unsigned: demo-model 1.0.0 has no signature (run `sre-llm registry sign 1.0.0`)"
 
 
 def test_signing_refuses_a_tampered_store(tmp_path):
     repo = make_repo(tmp_path)
-    assert sre("register", "specs/demo.yaml", "--model", str(make_model(tmp_path / "m")), cwd=repo).returncode == 0
+    assert sre("registry", "register", "specs/demo.yaml", "--model", str(make_model(tmp_path / "m")), cwd=repo).returncode == 0
     digest = ix.load(repo, "demo-model").get("1.0.0").artifact.digest
     flip_byte(repo / ".cache" / "artifacts" / "sha256" / digest.split(":")[1] / "adapter_model.safetensors")
-    out = sre("sign", "1.0.0", cwd=repo)
+    out = sre("registry", "sign", "1.0.0", cwd=repo)
     assert out.returncode == 1
     assert out.stderr.strip() == (f"stored artifact {digest} no longer matches the index: "
                                   "content of adapter_model.safetensors changed")
@@ -144,8 +144,8 @@ def test_certificate_method(tmp_path):
     repo = make_repo(tmp_path)
     pki = make_ca(repo / "pki")
     other = make_ca(tmp_path / "other-pki", name="Other CA")
-    assert sre("register", "specs/demo.yaml", "--model", str(make_model(tmp_path / "m")), cwd=repo).returncode == 0
-    out = sre("sign", "1.0.0", "--method", "certificate", "--key", "pki/leaf-key.pem",
+    assert sre("registry", "register", "specs/demo.yaml", "--model", str(make_model(tmp_path / "m")), cwd=repo).returncode == 0
+    out = sre("registry", "sign", "1.0.0", "--method", "certificate", "--key", "pki/leaf-key.pem",
               "--certificate-chain", "pki/leaf.pem", "--certificate-chain", "pki/ca.pem", cwd=repo)
     assert out.returncode == 0, out.stderr
     sig = ix.load(repo, "demo-model").get("1.0.0").signature
@@ -164,9 +164,9 @@ def test_certificate_method(tmp_path):
 
 def test_sigstore_keyless_fails_fast_offline(tmp_path):
     repo = make_repo(tmp_path)
-    assert sre("register", "specs/demo.yaml", "--model", str(make_model(tmp_path / "m")), cwd=repo).returncode == 0
+    assert sre("registry", "register", "specs/demo.yaml", "--model", str(make_model(tmp_path / "m")), cwd=repo).returncode == 0
     start = time.monotonic()
-    out = sre("sign", "1.0.0", "--method", "sigstore", cwd=repo)
+    out = sre("registry", "sign", "1.0.0", "--method", "sigstore", cwd=repo)
     assert time.monotonic() - start < 30
     assert out.returncode == 2
     assert out.stderr.startswith("sigstore keyless signing needs the network (TUF trust root, Fulcio, Rekor)")

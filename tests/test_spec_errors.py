@@ -39,6 +39,23 @@ CASES = {
             'specs/x.yaml:11:5: spec.training.learning_rte: unknown key (did you mean learning_rate?)',
         ],
     ),
+    'unknown_key_alias_by_meaning': (
+        # Words from LLaMA Factory / transformers: suggested by meaning, not by spelling (lr ≠ lora).
+        BASE + '  training:\n    lr: 1.0e-4\n    num_train_epochs: 3\n    bs: 4\n    grad_accum: 2\n',
+        [
+            'specs/x.yaml:11:5: spec.training.lr: unknown key (did you mean learning_rate?)',
+            'specs/x.yaml:12:5: spec.training.num_train_epochs: unknown key (did you mean epochs?)',
+            'specs/x.yaml:13:5: spec.training.bs: unknown key (did you mean batch_size?)',
+            'specs/x.yaml:14:5: spec.training.grad_accum: unknown key (did you mean gradient_accumulation?)',
+        ],
+    ),
+    'unknown_key_alias_nested': (
+        BASE + '  training:\n    lora_rank: 16\n    lora:\n      r: 8\n',
+        [
+            'specs/x.yaml:11:5: spec.training.lora_rank: unknown key (did you mean lora.rank?)',
+            'specs/x.yaml:13:7: spec.training.lora.r: unknown key (did you mean rank?)',
+        ],
+    ),
     'unknown_key_no_suggestion': (
         BASE + '  training:\n    zzz: 1\n',
         [
@@ -138,7 +155,7 @@ CASES = {
     'source_type_typo': (
         BASE + '  dataset:\n    sources:\n      - type: promethus\n        url: http://p:9090\n',
         [
-            "specs/x.yaml:12:15: spec.dataset.sources[0].type: must be one of prometheus, alertmanager, runbook, linear, git, synthetic (got 'promethus'; did you mean prometheus?)",
+            "specs/x.yaml:12:15: spec.dataset.sources[0].type: must be one of prometheus, alertmanager, runbook, linear, git, labels, synthetic (got 'promethus'; did you mean prometheus?)",
         ],
     ),
     'source_missing_url': (
@@ -374,3 +391,39 @@ def test_base_is_valid() -> None:
     assert release.metadata.name == "demo"
     assert release.spec.base_model.template == "qwen"  # derived from the family, explicitly
     assert release.spec.training.lora.alpha == 16  # 2 x rank, explicitly
+
+
+def test_key_aliases_point_at_real_fields() -> None:
+    """Every alias target is a field path in some mapping of the spec: no suggestion names a ghost."""
+    from sre_llm.spec.load import KEY_ALIASES
+    from sre_llm.spec.model import ModelRelease
+
+    models, todo = set(), [ModelRelease]
+    while todo:
+        m = todo.pop()
+        if m not in models:
+            models.add(m)
+            todo += [sub for f in m.model_fields.values() if (sub := _model_in(f.annotation))]
+    for alias, targets in KEY_ALIASES.items():
+        for target in targets:
+            assert any(_resolves(m, target.split(".")) for m in models), f"{alias} → {target}"
+
+
+def _model_in(tp):
+    """The pydantic model inside an annotation (Optional[X], list[X], Annotated[X, …]), if any."""
+    import typing
+
+    from pydantic import BaseModel
+
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return tp
+    return next((m for arg in typing.get_args(tp) if (m := _model_in(arg))), None)
+
+
+def _resolves(model, parts) -> bool:
+    for part in parts[:-1]:
+        field = model.model_fields.get(part)
+        model = field and _model_in(field.annotation)
+        if model is None:
+            return False
+    return parts[-1] in model.model_fields

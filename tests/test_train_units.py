@@ -11,7 +11,7 @@ from sre_llm.errors import BadInput
 from sre_llm.execute import config as cfgmod
 from sre_llm.execute import process, runs
 from sre_llm.execute.export import export_config
-from sre_llm.execute.progress import JsonReporter, LogTail, step_event
+from sre_llm.execute.progress import JsonReporter, LogTail, fmt_loss, step_event
 
 
 def test_run_config_changes_only_the_run_paths(tmp_path: Path) -> None:
@@ -68,6 +68,11 @@ def test_events() -> None:
     sink = Sink()
     JsonReporter(sink).rows([row, {"current_steps": 30, "total_steps": 30, "epoch": 1.0}])  # summary row skipped
     assert [json.loads(s)["event"] for s in sink] == ["step"]
+
+
+def test_losses_are_shown_to_four_significant_digits() -> None:
+    assert [fmt_loss(x) for x in (1.1269835233688354, 0.035421987, 12.345678, 2.0, None)] == [
+        "1.127", "0.03542", "12.35", "2", "–"]
 
 
 def test_checkpoints_resume_point_and_run_ids(tmp_path: Path) -> None:

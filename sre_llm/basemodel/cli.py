@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 
 import click
 
 from sre_llm.basemodel.families import FAMILIES
+from sre_llm.clikit import JSON_OPTION
+from sre_llm.clikit import ok as _ok
 
 
 @click.group("base-model")
@@ -23,7 +24,7 @@ def base_model_group() -> None:
               help="Copy-task pre-training steps before saving (default 0: random weights, which measured best for the demo; each step is about 0.9 s on 2 cores).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed for tokenizer, weights and data.")
 @click.option("--force", is_flag=True, help="Replace a model already at --out.")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON report instead of text.")
+@JSON_OPTION
 def tiny(family: str, out: str, pretrain_steps: int | None, seed: int, force: bool, as_json: bool) -> None:
     """Build a ~1.3 M-parameter model of FAMILY with its own byte-level BPE tokenizer into OUT.
 
@@ -37,7 +38,7 @@ def tiny(family: str, out: str, pretrain_steps: int | None, seed: int, force: bo
         config = TinyConfig(**{**asdict(config), "pretrain_steps": pretrain_steps})
     report = _build(out, config, force, as_json)
     if as_json:
-        click.echo(json.dumps(asdict(report), indent=2, sort_keys=True))
+        _ok(asdict(report))
     else:
         pretrained = (f"pre-training {report.seconds_pretrain:.0f} s, loss {report.pretrain_loss_first} → "
                       f"{report.pretrain_loss_last}" if config.pretrain_steps else "random weights, no pre-training")

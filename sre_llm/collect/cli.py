@@ -9,6 +9,9 @@ from pathlib import Path
 
 import click
 
+from sre_llm.clikit import JSON_OPTION
+from sre_llm.clikit import ok as _ok
+
 
 def _alertmanager_source(spec: str | None):
     if not spec:
@@ -31,12 +34,13 @@ def add_commands(group: click.Group) -> None:
     @click.option("--tls-cert", help="TLS certificate file (serve HTTPS).")
     @click.option("--tls-key", "tls_key_ref", help="TLS private key reference (file:PATH or env:NAME).")
     @click.option("--quiet", is_flag=True, help="Do not log each request.")
-    def serve(spec, store, listen, token_ref, tls_cert, tls_key_ref, quiet) -> None:
+    @JSON_OPTION
+    def serve(spec, store, listen, token_ref, tls_cert, tls_key_ref, quiet, as_json) -> None:
         """Receive Alertmanager webhooks and append them durably to the store.
 
         Each payload is fsync'd to disk before the 200; when it cannot be stored the answer is
-        503, so Alertmanager retries. Prints the address it listens on, then serves until
-        SIGTERM or Ctrl-C.
+        503, so Alertmanager retries. Prints the address it listens on (with --json one object:
+        {"ok": true, "url": …, "store": …}), then serves until SIGTERM or Ctrl-C.
         """
         import os
 
@@ -64,7 +68,10 @@ def add_commands(group: click.Group) -> None:
         scheme = "https" if tls_cert else "http"
         if token is None:
             click.echo("warning: no bearer token configured; any client can post", err=True)
-        click.echo(f"listening on {scheme}://{host}:{port}/ storing to {store}", err=False)
+        if as_json:
+            _ok(url=f"{scheme}://{host}:{port}/", store=str(store), authenticated=token is not None)
+        else:
+            click.echo(f"listening on {scheme}://{host}:{port}/ storing to {store}", err=False)
         sys.stdout.flush()
         signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
         try:
@@ -78,7 +85,8 @@ def add_commands(group: click.Group) -> None:
     @click.argument("spec", type=click.Path(dir_okay=False))
     @click.option("--out", required=True, type=click.Path(dir_okay=False), help="JSONL file of raw records (atomic).")
     @click.option("--type", "types", multiple=True, help="Only sources of this type (repeatable).")
-    def snapshot(spec, out, types) -> None:
+    @JSON_OPTION
+    def snapshot(spec, out, types, as_json) -> None:
         """Read the spec's sources once and write their raw records to a JSONL file.
 
         The file feeds `sre-llm dataset build --input` (and keeps a record of what was read).
@@ -100,6 +108,10 @@ def add_commands(group: click.Group) -> None:
                 lines.append(json.dumps(r, ensure_ascii=False, sort_keys=True))
                 counts[source.type] = counts.get(source.type, 0) + 1
         write_atomic(out, "".join(l + "\n" for l in lines), mode=0o600)
-        click.echo(f"wrote {len(lines)} records to {out} ({', '.join(f'{k} {v}' for k, v in counts.items()) or 'none'})")
+        if as_json:
+            _ok(path=out, records=len(lines), by_source=counts,
+                skipped=[{"where": q["where"] or q["source"], "reason": q["reason"]} for q in skipped])
+        else:
+            click.echo(f"wrote {len(lines)} records to {out} ({', '.join(f'{k} {v}' for k, v in counts.items()) or 'none'})")
         for q in skipped:  # unreadable input is reported, never dropped silently
             click.echo(f"skipped {q['where'] or q['source']}: {q['reason']}", err=True)

@@ -24,6 +24,8 @@ TIMEOUT_S = 30.0
 class Unreachable(CheckFailed):
     """A source did not answer usefully after the retries (exit 1)."""
 
+    code = "unreachable"
+
 
 def request_json(
     url: str,

@@ -3,9 +3,11 @@
 History comes from ``query_range`` over ``ALERTS{alertstate="firing"}`` (the spec's ``query``),
 read in windows of at most 10,000 steps (Prometheus refuses more than 11,000 points per series).
 Each unbroken run of samples of one series is one firing: ``startsAt`` its first sample,
-``endsAt`` its last. ``ALERTS`` carries labels but no annotations, so the rule's annotation
-templates come from ``/api/v1/rules`` and are expanded for ``$labels.x`` / ``.Labels.x`` (the
-ones the agent-sre convention uses); ``$value`` is unknown afterwards and left out.
+``endsAt`` its last, or none when the run reaches the end of the range (it still fires: an end
+there would read as "resolved on its own", evidence for a ``none`` label). ``ALERTS`` carries
+labels but no annotations, so the rule's annotation templates come from ``/api/v1/rules`` and
+are expanded for ``$labels.x`` / ``.Labels.x`` (the ones the agent-sre convention uses);
+``$value`` is unknown afterwards and left out.
 Current alerts come from ``/api/v1/alerts`` with the annotations Prometheus expanded itself.
 """
 
@@ -85,7 +87,7 @@ class Client:
                         run[1] = ts
             t = t_end + step
         for key, run in open_runs.items():
-            yield _record(dict(key), run, templates)
+            yield _record(dict(key), run, templates, firing=run[1] >= end - 2 * step)
 
     def current(self) -> Iterator[dict]:
         for a in self.api("/api/v1/alerts").get("alerts", []):
@@ -97,11 +99,11 @@ class Client:
                    "endsAt": None}
 
 
-def _record(labels: dict, run: list[float], templates: dict[str, dict[str, str]]) -> dict:
+def _record(labels: dict, run: list[float], templates: dict[str, dict[str, str]], firing: bool = False) -> dict:
     ann = {k: expand(v, labels, keep_unknown=k == "lambda_parameters")
            for k, v in templates.get(labels.get("alertname", ""), {}).items()}
     return {"kind": "alert", "source": "prometheus", "fingerprint": fingerprint(labels), "status": "firing",
-            "labels": labels, "annotations": ann, "startsAt": utc(run[0]), "endsAt": utc(run[1])}
+            "labels": labels, "annotations": ann, "startsAt": utc(run[0]), "endsAt": None if firing else utc(run[1])}
 
 
 def collect(source: Any, root: str | Path = ".", now: float | None = None, **http: Any) -> Iterator[dict]:

@@ -22,7 +22,7 @@ import string
 from typing import Any, Iterable
 
 from sre_llm.catalog import NONE
-from sre_llm.dataset.format import ParseError, parse_output, render_output
+from sre_llm.answer.format import ParseError, parse_output, render_output
 
 _LOWER, _UPPER, _DIGITS = string.ascii_lowercase, string.ascii_uppercase, string.digits
 _ANNOTATIONS = ("summary: ", "description: ")  # input lines after the labels (format.ANNOTATION_ORDER)

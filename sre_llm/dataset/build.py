@@ -28,7 +28,8 @@ from typing import Any, Iterable, Iterator, Sequence
 from sre_llm.dataset import card as card_mod
 from sre_llm.dataset import records as rec
 from sre_llm.dataset.crypto import SUFFIX, encrypt
-from sre_llm.dataset.format import INSTRUCTION
+from sre_llm.answer.format import INSTRUCTION
+from sre_llm.answer.references import LITERAL, answer_in_format
 from sre_llm.dataset.pipeline import Progress, Result, Settings, run
 from sre_llm.dataset.redact import Redactor
 from sre_llm.dataset.augment import augment
@@ -76,6 +77,10 @@ def source_records(source: Any, root: Path) -> Iterator[Any]:
         from sre_llm.collect.git import collect
 
         yield from collect(source, root)
+    elif kind == "labels":
+        from sre_llm.dataset.labelfile import read
+
+        yield from read(source.path, root)
     else:  # pragma: no cover - the spec's Literal forbids it
         raise BadInput(f"unknown source type {kind!r}")
 
@@ -88,6 +93,24 @@ def file_records(paths: Sequence[str | Path]) -> Iterator[Any]:
             if not Path(p).is_file():
                 raise BadInput(f"{p}: no such file")
             yield from rec.read_jsonl(p, source=Path(p).stem)
+
+
+def unlabelled(
+    release: Any, root: str | Path = ".", inputs: Sequence[str | Path] = (), read_sources: bool = True,
+) -> Result:
+    """The pipeline's result for the spec's sources with no ``min_examples`` floor and nothing
+    written: ``.unlabelled`` lists the alerts no evidence labels, ``.stats`` counts the rest."""
+    from dataclasses import replace
+
+    root = Path(root)
+    ds = release.spec.dataset
+
+    def records() -> Iterator[Any]:
+        for source in ds.sources if read_sources else ():
+            yield from source_records(source, root)
+        yield from file_records(inputs)
+
+    return run(records(), replace(Settings.from_spec(ds), min_examples=0), Redactor.from_spec(ds.redaction))
 
 
 def _under(root: Path, path: str) -> Path:
@@ -140,7 +163,7 @@ def build(
         whole = hashlib.sha256()
         listing: dict[str, tuple[str, int]] = {}  # file → (sha256 on disk, bytes)
         plain_sha: dict[str, str] = {}
-        for name, rows in [*((f"{s}.jsonl", _split_lines(result, s)) for s in SPLITS),
+        for name, rows in [*((f"{s}.jsonl", _split_lines(result, s, ds.answer_format)) for s in SPLITS),
                            ("quarantine.jsonl", (_line(r) for r in result.quarantined)),
                            ("failed.jsonl", (_line(r) for r in _failed_rows(result)))]:
             split = name[:-6] if name[:-6] in SPLITS else None
@@ -174,6 +197,7 @@ def build(
             encryption=recipients, identity_ref=ds.encryption.identity if ds.encryption else None,
             release=f"{release.metadata.name} {release.metadata.version}", spec_path=spec_path,
             redaction=ds.redaction.model_dump(), sources=[s.type for s in ds.sources], format_version=FORMAT_VERSION,
+            answer_format=ds.answer_format,
         )
         _write(tmp / "README.md", card_mod.markdown(card).encode())
         _write(tmp / "dataset_card.json", (json.dumps(card, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode())
@@ -224,11 +248,15 @@ _INSTRUCTION_JSON = json.dumps(INSTRUCTION, ensure_ascii=False)
 _dumps_str = json.encoder.encode_basestring  # type: ignore[attr-defined]
 
 
-def _split_lines(result: Result, split: str) -> Iterator[str]:
+def _split_lines(result: Result, split: str, answer_format: str = LITERAL) -> Iterator[str]:
     # Hand-assembled ``json.dumps(row, sort_keys=True, ensure_ascii=False)``: the instruction is
     # the same in every row, so it is encoded once (a test checks the bytes are identical).
+    # The pipeline labels, redacts and dedupes literal answers; the answer format is applied
+    # last, against the redacted labels the model will see, so references expand to exactly the
+    # (redacted) values the literal answer had.
     for ex in result.splits[split]:
-        yield f'{{"input": {_dumps_str(ex[7])}, "instruction": {_INSTRUCTION_JSON}, "output": {_dumps_str(ex[8])}}}\n'
+        out = ex[8] if answer_format == LITERAL else answer_in_format(ex[7], ex[8], answer_format)
+        yield f'{{"input": {_dumps_str(ex[7])}, "instruction": {_INSTRUCTION_JSON}, "output": {_dumps_str(out)}}}\n'
 
 
 def _line(row: dict) -> str:

@@ -10,17 +10,20 @@ import hashlib
 from typing import Any
 
 from sre_llm.dataset.format import INSTRUCTION
+from sre_llm.dataset.label import EVIDENCE
 from sre_llm.dataset.split import SPLITS
 
 
 def make_card(
     *, name: str, digest: str, stats: dict, files: dict[str, tuple[str, int]], plaintext_sha256: dict[str, str],
     encryption: list[str] | None, identity_ref: str | None, release: str, spec_path: str,
-    redaction: dict, sources: list[str], format_version: str,
+    redaction: dict, sources: list[str], format_version: str, answer_format: str | None = None,
 ) -> dict[str, Any]:
-    """The card as data."""
+    """The card as data. ``answer_format`` is how the outputs are written (literal values or label
+    references): training records it from here, so the run says what its data really taught."""
     return {
         "format": format_version,
+        "answer_format": answer_format,
         "name": name,
         "digest": digest,
         "release": release,
@@ -69,6 +72,7 @@ def markdown(card: dict) -> str:
         cells = [f"{st['functions'][s].get(f, 0)} ({_pct(st['functions'][s].get(f, 0), st['splits'][s])})" for s in SPLITS]
         out.append(f"| {f} | " + " | ".join(cells) + " |")
     out.append("| **total** | " + " | ".join(f"**{st['splits'][s]}** ({st['groups'][s]} incidents)" for s in SPLITS) + " |")
+    out += _evidence(st)
     out += ["", "## Sources", "", "| source | alerts read | " + " | ".join(SPLITS) + " |", "|---|---:|" + "---:|" * len(SPLITS)]
     for src, c in st["sources"].items():
         out.append(f"| {src} | {c['alerts_read']} | " + " | ".join(str(c[s]) for s in SPLITS) + " |")
@@ -89,3 +93,18 @@ def markdown(card: dict) -> str:
     out += ["", "## Files", "", "| file | bytes | sha256 |", "|---|---:|---|"]
     out += [f"| {n} | {f['bytes']} | `{f['sha256']}` |" for n, f in card["files"].items()]
     return "\n".join(out) + "\n"
+
+
+def _evidence(st: dict) -> list[str]:
+    """What says each label is true, and how many alerts nothing labels (cards from before
+    evidence was recorded have neither)."""
+    if "evidence" not in st:
+        return []
+    out = ["", "## Evidence", "",
+           "What says each answer is right (docs/dataset.md, Labelling); examples after deduplication.", "",
+           "| LambdaFunction | " + " | ".join(EVIDENCE) + " |", "|---|" + "---:|" * len(EVIDENCE)]
+    for fn, counts in st["evidence"].items():
+        out.append(f"| {fn} | " + " | ".join(str(counts.get(k, 0)) for k in EVIDENCE) + " |")
+    out += ["", (f"- unlabelled (no evidence; in no split, never `none`): {st['unlabelled']} alert firing(s); "
+                 "list them with `sre-llm dataset unlabelled SPEC`, fill them in, add the file as a `labels` source")]
+    return out

@@ -13,9 +13,8 @@ from typing import Iterator
 
 import click
 
-
-def _emit(data: object) -> None:
-    click.echo(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False))
+from sre_llm.clikit import JSON_OPTION, ROOT_OPTION, with_options
+from sre_llm.clikit import ok as _ok
 
 
 @contextmanager
@@ -50,8 +49,8 @@ def dataset_group() -> None:
 @dataset_group.command("build")
 @click.argument("spec", type=click.Path(dir_okay=False))
 @click.option("--input", "inputs", multiple=True, help="Also read raw records from this JSONL file (glob ok; repeatable).")
-@click.option("--root", default=".", show_default=True, help="Folder datasets/ is under.")
-@click.option("--json", "as_json", is_flag=True, help="Print the dataset card as JSON.")
+@ROOT_OPTION
+@JSON_OPTION
 def build_cmd(spec: str, inputs: tuple[str, ...], root: str, as_json: bool) -> None:
     """Build and publish datasets/<name>/<digest>/ from the spec's dataset section.
 
@@ -65,20 +64,22 @@ def build_cmd(spec: str, inputs: tuple[str, ...], root: str, as_json: bool) -> N
     with _progress(not as_json) as progress:
         built = build(loaded.release, root=root, inputs=inputs, progress=progress, spec_path=spec)
     if as_json:
-        _emit({"path": str(built.path), "reused": built.reused, "card": built.card})
+        _ok({"path": str(built.path), "reused": built.reused, "card": built.card})
         return
     st = built.card["stats"]
     click.echo(f"{'unchanged' if built.reused else 'built'}  {built.path}  ({st['examples']} examples: "
                + ", ".join(f"{k} {v}" for k, v in st["splits"].items()) + ")")
     click.echo(f"duplicates removed {st['duplicates']['exact'] + st['duplicates']['normalized']}, "
-               f"quarantined {st['quarantined']['total']}, redactions {sum(st['redactions'].values())}")
+               f"quarantined {st['quarantined']['total']}, redactions {sum(st['redactions'].values())}, "
+               f"unlabelled {st.get('unlabelled', 0)} (never trained as none; list them with "
+               f"`sre-llm dataset unlabelled {spec}`)")
     click.echo(f"current -> {built.digest}")
 
 
 @dataset_group.command("show")
 @click.argument("target", default="")
-@click.option("--root", default=".", show_default=True, help="Folder datasets/ is under.")
-@click.option("--json", "as_json", is_flag=True, help="Print the card as JSON.")
+@ROOT_OPTION
+@JSON_OPTION
 def show_cmd(target: str, root: str, as_json: bool) -> None:
     """Show a built dataset's card. TARGET: a spec, a dataset folder, or a dataset name."""
     from sre_llm.dataset.build import show
@@ -91,7 +92,7 @@ def show_cmd(target: str, root: str, as_json: bool) -> None:
         target = names[0]
     card = show(target, root)
     if as_json:
-        _emit(card)
+        _ok(card)
         return
     from sre_llm.dataset.card import markdown
 
@@ -102,27 +103,97 @@ def show_cmd(target: str, root: str, as_json: bool) -> None:
 @dataset_group.command("synth")
 @click.option("--count", type=click.IntRange(1, 1_000_000), default=2000, show_default=True, help="Alerts to generate.")
 @click.option("--seed", type=click.IntRange(0), default=0, show_default=True, help="Random seed.")
+@click.option("--vocabulary", default="main", show_default=True, metavar="main|alt|FILE",
+              help="Names and wordings to draw from: main (the synthetic source's), alt (the frozen "
+              "out-of-distribution one) or a JSON file of the same shape.")
+@click.option("--golden", is_flag=True,
+              help="Write a golden set instead of raw alerts: every labelled example as alpaca JSONL with literal "
+              "answers, through the dataset pipeline (labelling, redaction, dedupe), for `sre-llm eval --test`.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="JSONL file to write (atomically).")
-def synth_cmd(count: int, seed: int, out: str) -> None:
-    """Write a seeded synthetic corpus of raw alert records (the format collectors write)."""
-    from sre_llm.dataset.synth import generate
+@JSON_OPTION
+def synth_cmd(count: int, seed: int, vocabulary: str, golden: bool, out: str, as_json: bool) -> None:
+    """Write a seeded synthetic corpus of raw alert records (the format collectors write).
+
+    \b
+    An out-of-distribution golden set for `sre-llm eval --test`:
+      sre-llm dataset synth --vocabulary alt --golden --count 1200 --seed 1 --out ood.jsonl
+      sre-llm eval SPEC --model RUN --test ood.jsonl
+    """
+    from sre_llm.dataset import synth
     from sre_llm.fsutil import write_atomic
 
-    text = "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in generate(count, seed))
-    write_atomic(out, text)
-    click.echo(f"wrote {count} alerts to {out}")
+    rows = synth.golden(count, seed, vocabulary) if golden else synth.generate(count, seed, vocabulary_name=vocabulary)
+    lines = [json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in rows]
+    write_atomic(out, "".join(lines))
+    what = "examples" if golden else "alerts"
+    if as_json:
+        _ok({"path": out, "alerts": count, what: len(lines), "seed": seed, "vocabulary": vocabulary, "golden": golden})
+    else:
+        click.echo(f"wrote {len(lines)} {what} ({vocabulary} vocabulary, {count} alerts drawn) to {out}")
 
 
 @dataset_group.command("decrypt")
 @click.argument("folder", type=click.Path(file_okay=False))
 @click.option("--identity", "identity", required=True, help="age identity reference: env:NAME or file:PATH.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder for the plaintext (created 0700).")
-def decrypt_cmd(folder: str, identity: str, out: str) -> None:
+@JSON_OPTION
+def decrypt_cmd(folder: str, identity: str, out: str, as_json: bool) -> None:
     """Decrypt an encrypted dataset folder for training (all or nothing per file)."""
     from sre_llm.dataset.crypto import decrypt_folder
 
-    for path in decrypt_folder(folder, identity, out):
-        click.echo(f"decrypted {path}")
+    paths = [str(p) for p in decrypt_folder(folder, identity, out)]
+    if as_json:
+        _ok(out=out, files=paths)
+    else:
+        for path in paths:
+            click.echo(f"decrypted {path}")
+
+
+def _unlabelled_cmd(spec: str, inputs: tuple[str, ...], fmt: str | None, out: str | None, root: str,
+                    as_json: bool) -> None:
+    """List the alerts no evidence labels, as a file to fill in and add back as a `labels` source.
+
+    \b
+    An alert is unlabelled when no labels row, action, annotation or self-resolution (within
+    dataset.labelling.self_resolve_window) says what was right: it is never trained on as `none`.
+    Fill in lambda_function (`none` when no action was needed) and lambda_parameters (JSON), then
+      sources: [..., {type: labels, path: labels.csv}]
+    and rebuild. Rows left empty stay unlabelled.
+    """
+    from sre_llm import api
+    from sre_llm.dataset import labelfile
+    from sre_llm.dataset.build import unlabelled
+    from sre_llm.errors import BadInput
+    from sre_llm.fsutil import write_atomic
+
+    if fmt is None:
+        fmt = (labelfile.file_format(out) if out else None) or "csv"
+    elif out and labelfile.file_format(out) not in (None, fmt):
+        raise BadInput(f"--out {out}: the suffix says {labelfile.file_format(out)}, --format says {fmt}")
+    (loaded,) = api.validate([spec])
+    result = unlabelled(loaded.release, root=root, inputs=inputs)
+    rows = result.unlabelled
+    text = labelfile.render(rows, fmt)
+    if out:  # alert text, redacted but in the clear: private when the dataset is encrypted at rest
+        write_atomic(out, text, mode=0o600 if loaded.release.spec.dataset.encryption else 0o644)
+    if as_json:
+        _ok({"count": len(rows), "format": fmt, "labelled": result.stats["examples"],
+             "evidence": result.stats["evidence"], **({"out": out} if out else {"alerts": rows})})
+    elif out:
+        click.echo(f"wrote {len(rows)} unlabelled alert(s) to {out} ({result.stats['examples']} labelled examples)")
+    else:
+        click.echo(text, nl=False)
+
+
+dataset_group.command("unlabelled")(with_options(
+    _unlabelled_cmd,
+    click.argument("spec", type=click.Path(dir_okay=False)),
+    click.option("--input", "inputs", multiple=True, help="Also read raw records from this JSONL file (glob ok; repeatable)."),
+    click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]),
+                 help="File format [default: from --out's suffix, else csv]."),
+    click.option("--out", type=click.Path(dir_okay=False), help="Write the list here (atomically) instead of stdout."),
+    ROOT_OPTION,
+))
 
 
 @click.group("collect")

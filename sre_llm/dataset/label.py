@@ -1,14 +1,24 @@
-"""Labelling: which LambdaFunction (with which parameters) was the right answer to an alert.
+"""Labelling: which LambdaFunction (with which parameters) was the right answer to an alert,
+and what says so. An alert without evidence is *unlabelled*, never a ``none`` example: a model
+is trained precisely for the alerts nobody annotated, so "no annotation" proves nothing.
 
-Ground truth, strongest first:
+Evidence, strongest first (the kind goes on the card, per label):
 
-1. an ``action`` record (agent-sre's runbook log, or a Linear/git resolution naming a
+1. ``labels``: a row of a file a person filled in (the ``labels`` source, the round trip of
+   ``sre-llm dataset unlabelled``), joined by fingerprint + ``startsAt``, fingerprint alone, or
+   alertname + namespace + ``startsAt``;
+2. ``action``: an ``action`` record (agent-sre's runbook log, or a Linear/git resolution naming a
    function) for the alert: same fingerprint, or same alertname + namespace, at a time inside
    the alert's window (from a minute before ``startsAt`` to five minutes after ``endsAt``, an
    hour when it has no end). It also says whether the remediation worked (``outcome``);
-2. the agent-sre rule convention: ``annotations.lambda_function`` and
+3. ``annotation``: the agent-sre rule convention, ``annotations.lambda_function`` and
    ``annotations.lambda_parameters`` (the JSON the rule's template expanded to);
-3. neither: the alert needed no action, a ``none`` example.
+4. ``self_resolved``: the alert ended (``endsAt``, from its record or a ``resolved``
+   notification) within the spec's ``self_resolve_window`` of ``startsAt`` and nothing was done
+   about it: no action and no human resolution in its window. Always ``none``.
+
+``none`` from 1–3 is an explicit no-action mark (a row, an action or ``lambda_function: none``).
+Anything else is unlabelled.
 
 Pure; :mod:`sre_llm.dataset.pipeline` applies it, and the catalog check is
 :mod:`sre_llm.dataset.quality`'s.
@@ -21,12 +31,15 @@ import json
 from collections import defaultdict
 from typing import Any, Iterable, Iterator
 
-from sre_llm.catalog import NONE
 from sre_llm.dataset.records import loads, seconds, utc
 
 BEFORE_S = 60
 AFTER_S = 300
 OPEN_WINDOW_S = 3600
+
+#: Evidence kinds, strongest first (an alert with none is unlabelled).
+LABELS, ACTION, ANNOTATION, SELF_RESOLVED = "labels", "action", "annotation", "self_resolved"
+EVIDENCE = (LABELS, ACTION, ANNOTATION, SELF_RESOLVED)
 
 
 class ActionIndex:
@@ -66,10 +79,11 @@ class ActionIndex:
 
 
 def from_annotations(annotations: dict) -> tuple[str, Any, str | None]:
-    """(function, params, problem) from the agent-sre annotation convention."""
+    """(function, params, problem) from the agent-sre annotation convention; function ``""``
+    when the alert carries none (no evidence, not ``none``)."""
     fn = (annotations.get("lambda_function") or "").strip()
     if not fn:
-        return NONE, {}, None
+        return "", {}, None
     raw = annotations.get("lambda_parameters")
     if raw is None or raw.strip() == "":
         return fn, {}, None
@@ -80,6 +94,38 @@ def from_annotations(annotations: dict) -> tuple[str, Any, str | None]:
     except json.JSONDecodeError as exc:
         return fn, None, f"annotation lambda_parameters is not valid JSON: {exc.msg}"
     return fn, params, None
+
+
+def self_resolved(starts_at: str, ends_at: str | None, window_s: float | None) -> bool:
+    """Whether the alert ended within ``window_s`` of starting (never when either is unknown)."""
+    return bool(ends_at) and window_s is not None and seconds(ends_at) - seconds(starts_at) <= window_s
+
+
+class LabelIndex:
+    """Rows of ``labels`` files: by (fingerprint, startsAt), by fingerprint (every firing of that
+    label set) and by (alertname, namespace, startsAt). A later row replaces an earlier one."""
+
+    def __init__(self, rows: Iterable[dict]):
+        self._exact: dict[tuple[str, str], dict] = {}
+        self._fp: dict[str, dict] = {}
+        self._named: dict[tuple[str, str, str], dict] = {}
+        for r in rows:
+            start = utc(r.get("startsAt"))
+            if r.get("fingerprint"):
+                if start:
+                    self._exact[(r["fingerprint"], start)] = r
+                else:
+                    self._fp[r["fingerprint"]] = r
+            else:
+                self._named[(r["alertname"], r.get("namespace") or "", start or "")] = r
+
+    def __bool__(self) -> bool:
+        return bool(self._exact or self._fp or self._named)
+
+    def find(self, fingerprint: str, alertname: str, namespace: str, starts_at: str) -> dict | None:
+        """The row for this firing of this alert, most specific first."""
+        return (self._exact.get((fingerprint, starts_at)) or self._named.get((alertname, namespace, starts_at))
+                or self._fp.get(fingerprint))
 
 
 def alerts_from_actions(actions: Iterable[dict]) -> Iterator[dict]:

@@ -1,7 +1,8 @@
 """The pipeline between the sources and the files: label → redact → validate → dedupe → limit → split.
 
 Pure: raw records in, a :class:`Result` out (examples per split, quarantined and failed records,
-counts for the card). Reading sources and writing files are :mod:`sre_llm.dataset.build`'s job.
+the unlabelled alerts, counts for the card). Reading sources and writing files are
+:mod:`sre_llm.dataset.build`'s job.
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
+from sre_llm.answer.format import INSTRUCTION, ParseError, parse_output, render_output, render_parts
 from sre_llm.catalog import NONE
 from sre_llm.dataset import records as rec
-from sre_llm.dataset.format import INSTRUCTION, ParseError, parse_output, render_output, render_parts
-from sre_llm.dataset.label import ActionIndex, alerts_from_actions, from_annotations
+from sre_llm.dataset.label import (ACTION, ANNOTATION, LABELS, SELF_RESOLVED, ActionIndex, LabelIndex,
+                                   alerts_from_actions, from_annotations, self_resolved)
 from sre_llm.dataset.quality import normalize, problems, visible_labels
 from sre_llm.dataset.redact import Redactor
 from sre_llm.dataset.split import SPLITS, assign_digest, group_digest
@@ -34,17 +36,22 @@ class Settings:
     min_examples: int = 1000
     max_examples: int = 100_000
     include_failed: bool = False
+    self_resolve_s: float | None = 900  # labelling.self_resolve_window; None: never evidence
 
     @classmethod
     def from_spec(cls, ds: Any) -> "Settings":
         """From a :class:`sre_llm.spec.model.DatasetSpec`."""
+        from sre_llm.spec.types import duration_seconds
+
         s = ds.split
-        return cls(ds.name, s.train, s.validation, s.test, ds.min_examples, ds.max_examples, ds.include_failed)
+        window = ds.labelling.self_resolve_window
+        return cls(ds.name, s.train, s.validation, s.test, ds.min_examples, ds.max_examples, ds.include_failed,
+                   duration_seconds(window) if window else None)
 
 
 # One example, as a tuple for speed: 100k dataclass instances cost a measurable share of the budget.
 # (time, digest, source, function, outcome, label_source, group digest, input, output,
-#  hash of the normalized input, hash of the normalized output)
+#  hash of the normalized input, hash of the normalized output, evidence kind)
 Example = tuple
 
 
@@ -54,6 +61,9 @@ class Result:
     quarantined: list[dict]
     failed: list[Example]
     stats: dict[str, Any] = field(default_factory=dict)
+    #: Alerts without evidence, one per firing, oldest first: the rows of ``dataset unlabelled``
+    #: (columns of :data:`sre_llm.dataset.labelfile.COLUMNS`, the answer ones left out).
+    unlabelled: list[dict] = field(default_factory=list)
 
     def rows(self, split: str) -> Iterable[dict[str, str]]:
         """The alpaca records of a split, in file order."""
@@ -83,6 +93,9 @@ class _Reader:
         self.redactor = redactor
         self.pending: list[tuple] = []
         self.actions: list[dict] = []
+        self.activity: list[dict] = []  # human resolutions that name no function: someone acted
+        self.labels: list[dict] = []
+        self.ends: dict[tuple[str, str], str] = {}  # (fingerprint, startsAt) → endsAt of resolved notifications
         self.quarantine: list[dict] = []
         self.read: Counter = Counter()
         # (lambda_function, lambda_parameters) as written → (fn, params, problem, checked): the
@@ -104,7 +117,12 @@ class _Reader:
         kind = r.get("kind", "alert")
         if kind == "alert":
             self.alert(r)
-        elif kind == "action" or (kind == "resolution" and r.get("lambda_function")):
+        elif kind == "label":
+            self.labels.append(r)
+        elif kind == "resolution" and not r.get("lambda_function"):
+            _prepare_action(r)
+            self.activity.append(r)
+        elif kind == "action" or kind == "resolution":
             _prepare_action(r)
             self.actions.append(r)
             for alert in alerts_from_actions((r,)):
@@ -125,7 +143,7 @@ class _Reader:
         if answer is None:
             fn, params, problem = from_annotations(ann)
             checked = None
-            if problem is None:
+            if problem is None and fn:  # no annotation: pass 2 looks for other evidence
                 why = problems(fn, params)
                 checked = ("; ".join(why), None) if why else (None, render_output(fn, params))
             answer = (fn, params, problem, checked)
@@ -133,11 +151,14 @@ class _Reader:
                 self.answers.clear()
             self.answers[key] = answer
         fn, params, problem, checked = answer
+        start, end, fp = rec.utc(r["startsAt"]), rec.utc(r.get("endsAt")), r.get("fingerprint") or ""
+        if end and r.get("status") == "resolved":
+            self.ends[(fp, start)] = end  # the firing notifications of this alert had no end
         # The input is redacted in pass 2 together with the answer (one pass over both).
         self.pending.append((
-            rec.utc(r["startsAt"]), source, r.get("incident"), render_parts(visible_labels(labels), shown),
-            r.get("fingerprint") or "", labels.get("alertname", ""), labels.get("namespace", ""),
-            rec.utc(r.get("endsAt")), fn, params, problem, self.redactor.mapping(r) if problem else None, checked,
+            start, source, r.get("incident"), render_parts(visible_labels(labels), shown),
+            fp, labels.get("alertname", ""), labels.get("namespace", ""),
+            end, fn, params, problem, self.redactor.mapping(r) if problem else None, checked,
         ))
 
 
@@ -178,24 +199,49 @@ def run(records: Iterable[Any], settings: Settings, redactor: Redactor, progress
             progress("read", 5000)
     progress("read", i % 5000 if reader.pending or reader.quarantine else 0)
 
-    # Pass 2: join with actions (read in full by now), validate against the catalog, render.
+    # Pass 2: join with labels and actions (read in full by now), validate against the catalog, render.
     index = ActionIndex(reader.actions)
+    activity = ActionIndex(reader.activity)
+    labelled = LabelIndex(reader.labels)
+    ends = reader.ends
+    window = settings.self_resolve_s
     quarantine = reader.quarantine
     stats: Counter = Counter()
     kept: list[Example] = []
     failed: list[Example] = []
+    unlabelled: dict[tuple[str, str, str, str], dict] = {}
     pending = reader.pending
     pending.reverse()
     while pending:  # popping frees each alert as soon as its example exists
         stamp, source, incident, parts, fp, name, ns, end, fn, params, problem, raw, checked = pending.pop()
         text_in = f"{parts[0]}\n{parts[1]}" if parts[0] and parts[1] else parts[0] or parts[1]
-        action = index.find(fp, name, ns, stamp, end) if index else None
-        if action is not None:
-            fn, params = action["lambda_function"], action.get("parameters") or {}
+        end = end or (ends.get((fp, stamp)) if ends else None)
+        row = labelled.find(fp, name, ns, stamp) if labelled else None
+        action = index.find(fp, name, ns, stamp, end) if index and row is None else None
+        if row is not None:
+            fn, params, evidence = row["lambda_function"], row.get("parameters") or {}, LABELS
+            outcome, label_source = "unknown", row.get("source", LABELS)
+            problem, raw, checked = None, {"alert": {"input": text_in}, "label": row}, None
+        elif action is not None:
+            fn, params, evidence = action["lambda_function"], action.get("parameters") or {}, ACTION
             outcome, label_source = action.get("outcome", "unknown"), action.get("source", "runbook")
             problem, raw, checked = None, {"alert": {"input": text_in}, "action": action}, None
+        elif fn:
+            outcome, label_source, evidence = "unknown", ANNOTATION, ANNOTATION
+        elif self_resolved(stamp, end, window) and not (activity and activity.find(fp, name, ns, stamp, end)):
+            fn, params, outcome, label_source, evidence = NONE, {}, "unknown", SELF_RESOLVED, SELF_RESOLVED
+            problem, checked = None, None
         else:
-            outcome, label_source = "unknown", ("annotation" if fn != NONE else NONE)
+            # No evidence: kept out of every split, listed for a person to label.
+            key = (fp, name, ns, stamp)
+            if key not in unlabelled:
+                head, _, tail = redactor.text(f"{parts[0]}{_SEP}{parts[1]}").partition(_SEP)
+                unlabelled[key] = {"fingerprint": fp, "alertname": name, "namespace": ns, "startsAt": stamp,
+                                   "endsAt": end or "", "source": source,
+                                   "alert": f"{head}\n{tail}" if head and tail else head or tail}
+            elif end and not unlabelled[key]["endsAt"]:
+                unlabelled[key]["endsAt"] = end
+            continue
         if problem is None:
             if checked is None:
                 why = problems(fn, params)
@@ -216,7 +262,7 @@ def run(records: Iterable[Any], settings: Settings, redactor: Redactor, progress
         # deduplication, the example lands in the same split.
         group = group_digest(f"incident:{incident}" if incident else f"alert:{n_head}")
         ex = (stamp, hashlib.sha256(f"{text_in}\0{text_out}".encode()).digest()[:16], source, fn,
-              outcome, label_source, group, text_in, text_out, hash((n_head, norm[1])), hash(norm[2]))
+              outcome, label_source, group, text_in, text_out, hash((n_head, norm[1])), hash(norm[2]), evidence)
         (failed if outcome == "failure" and not settings.include_failed else kept).append(ex)
     progress("label", len(kept) + len(failed))
 
@@ -249,9 +295,10 @@ def run(records: Iterable[Any], settings: Settings, redactor: Redactor, progress
     if len(unique) < settings.min_examples:
         raise BadInput(
             f"dataset {settings.name}: {len(unique)} valid examples, fewer than min_examples "
-            f"{settings.min_examples} ({sum(reader.read.values())} alerts read, {stats['duplicates_exact'] + stats['duplicates_normalized']} "
+            f"{settings.min_examples} ({sum(reader.read.values())} alerts read, {len(unlabelled)} unlabelled, "
+            f"{stats['duplicates_exact'] + stats['duplicates_normalized']} "
             f"duplicates removed, {len(quarantine)} quarantined, {len(failed)} failed remediations excluded); "
-            "add sources or lower dataset.min_examples"
+            "add sources, label alerts (`sre-llm dataset unlabelled SPEC`) or lower dataset.min_examples"
         )
 
     splits: dict[str, list[Example]] = {s: [] for s in SPLITS}
@@ -276,6 +323,8 @@ def run(records: Iterable[Any], settings: Settings, redactor: Redactor, progress
         "sources": {src: {"alerts_read": read[src], **{s: by_source[src][s] for s in SPLITS}}
                     for src in sorted(set(read) | set(by_source))},
         "labels": dict(sorted(Counter(ex[5] for ex in unique).items())),
+        "evidence": _evidence(unique),
+        "unlabelled": len(unlabelled),
         "outcomes": dict(sorted(Counter(ex[4] for ex in unique).items())),
         "duplicates": {"exact": stats["duplicates_exact"], "normalized": stats["duplicates_normalized"]},
         "conflicting_answers": stats["conflicting_answers"],
@@ -287,5 +336,14 @@ def run(records: Iterable[Any], settings: Settings, redactor: Redactor, progress
         "time_range": {"first": min(times), "last": max(times)} if times else None,
         "split_fractions": {"train": settings.train, "validation": settings.validation, "test": settings.test},
     }
-    return Result(splits, quarantine, failed, result_stats)
+    rows = sorted(unlabelled.values(), key=lambda r: (r["startsAt"], r["fingerprint"], r["alertname"], r["namespace"]))
+    return Result(splits, quarantine, failed, result_stats, rows)
+
+
+def _evidence(examples: Iterable[Example]) -> dict[str, dict[str, int]]:
+    """function → evidence kind → examples (what says each label is true)."""
+    table: dict[str, Counter] = defaultdict(Counter)
+    for ex in examples:
+        table[ex[3]][ex[11]] += 1
+    return {fn: dict(sorted(c.items())) for fn, c in sorted(table.items())}
 

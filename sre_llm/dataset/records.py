@@ -1,7 +1,7 @@
 """Raw records: the one shape every source produces and the pipeline reads.
 
 Every collector (Prometheus, the Alertmanager receiver, runbook logs, Linear, git) and the
-synthetic generator turns what it reads into JSON objects of three kinds, one per line:
+synthetic generator turns what it reads into JSON objects of these kinds, one per line:
 
 ``alert`` — an alert as Alertmanager describes it::
 
@@ -16,7 +16,17 @@ synthetic generator turns what it reads into JSON objects of three kinds, one pe
      "timestamp": "2025-05-01T12:00:40Z"}
 
 ``resolution`` — a human resolution linked to an alert (Linear issue, merged commit); it labels
-the alert only when it names a LambdaFunction.
+the alert only when it names a LambdaFunction (without one it still says someone acted, so the
+alert is not taken to have resolved on its own).
+
+``label`` — a row of a ``labels`` file a person filled in (:mod:`sre_llm.dataset.labelfile`)::
+
+    {"kind": "label", "source": "labels", "where": "labels.csv:3", "fingerprint": "c0ffee…",
+     "alertname": "…", "namespace": "…", "startsAt": "2025-05-01T12:00:00Z",
+     "lambda_function": "none", "parameters": {}}
+
+An alert's ``endsAt`` is when it stopped firing; absent (or Alertmanager's zero time) while it
+still fires.
 
 Records are plain dicts (a dataclass per record costs more than the whole budget of the 100k
 benchmark); :func:`check_alert` and friends are the schema.
@@ -30,7 +40,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
-KINDS = ("alert", "action", "resolution")
+KINDS = ("alert", "action", "resolution", "label")
 OUTCOMES = ("success", "failure", "unknown")
 
 _FNV_OFFSET = 14695981039346656037
@@ -109,6 +119,8 @@ def check(record: Any) -> str | None:
         if utc(record.get("startsAt")) is None:
             return f"startsAt is not an RFC 3339 time (got {record.get('startsAt')!r})"
         return None
+    if kind == "label":
+        return _check_label(record)
     if not isinstance(record.get("lambda_function"), str) and kind == "action":
         return "action has no lambda_function"
     if kind == "action" and not isinstance(record.get("parameters", {}), dict):
@@ -119,6 +131,19 @@ def check(record: Any) -> str | None:
         return f"timestamp is not an RFC 3339 time (got {record.get('timestamp')!r})"
     if not record.get("fingerprint") and not labels and not record.get("alertname") and not isinstance(record.get("alert"), dict):
         return "nothing links it to an alert: give fingerprint or labels"
+    return None
+
+
+def _check_label(record: dict) -> str | None:
+    if not isinstance(record.get("lambda_function"), str) or not record["lambda_function"]:
+        return "label has no lambda_function"
+    if not isinstance(record.get("parameters", {}), dict):
+        return "label parameters must be a JSON object"
+    start = record.get("startsAt")
+    if start not in (None, "") and utc(start) is None:
+        return f"startsAt is not an RFC 3339 time (got {start!r})"
+    if not record.get("fingerprint") and not (record.get("alertname") and utc(start)):
+        return "label names no alert: give fingerprint, or alertname and startsAt"
     return None
 
 
@@ -170,24 +195,27 @@ def read_jsonl(path: str | Path, source: str) -> Iterator[dict | Quarantined]:
 
 
 def webhook_alerts(payload: Mapping[str, Any], source: str = "alertmanager") -> Iterator[dict]:
-    """Alert records from one Alertmanager webhook payload (version 4).
+    """Alert records from one Alertmanager webhook payload (version 4), firing and resolved.
 
-    Only firing alerts become examples. The payload's ``groupKey`` is not used as the incident:
-    with ``group_by: [alertname]`` it would put every alert of a name into one split.
+    A ``resolved`` notification carries the ``endsAt`` that a firing one lacks (Alertmanager sends
+    its zero time): the evidence that the alert ended, which the pipeline joins to the firing by
+    fingerprint and ``startsAt``. The payload's ``groupKey`` is not used as the incident: with
+    ``group_by: [alertname]`` it would put every alert of a name into one split.
     """
     for alert in payload.get("alerts") or []:
-        if not isinstance(alert, dict) or alert.get("status", "firing") != "firing":
+        status = alert.get("status", "firing") if isinstance(alert, dict) else None
+        if status not in ("firing", "resolved"):
             continue
         labels = alert.get("labels") or {}
         yield {
             "kind": "alert",
             "source": source,
             "fingerprint": alert.get("fingerprint") or (fingerprint(labels) if _str_map(labels) else ""),
-            "status": "firing",
+            "status": status,
             "labels": labels,
             "annotations": alert.get("annotations") or {},
             "startsAt": alert.get("startsAt"),
-            "endsAt": utc(alert.get("endsAt")),
+            "endsAt": utc(alert.get("endsAt")) if status == "resolved" else None,
             "generatorURL": alert.get("generatorURL", ""),
         }
 

@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sre_llm.deploy import manifests as mf
+from sre_llm.render import k8s as mf
 from sre_llm.deploy import rollout as ro
 from sre_llm.deploy import traffic as tr
 from sre_llm.errors import BadInput

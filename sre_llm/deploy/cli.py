@@ -10,18 +10,17 @@ from collections.abc import Callable
 
 import click
 
-from sre_llm.clikit import emit as _emit
-from sre_llm.clikit import with_options
+from sre_llm.clikit import ROOT_OPTION, with_options
+from sre_llm.clikit import ok as _ok
 from sre_llm.errors import CheckFailed
 
 
 def _common(fn: Callable) -> Callable:
-    """SPEC, --root, --metrics-dir and --json; with --json a failure also prints ``{"ok": false, …}``."""
+    """SPEC, --root, --metrics-dir and --json."""
     return with_options(
         fn,
         click.argument("spec", type=click.Path(dir_okay=False)),
-        click.option("--root", default=".", show_default=True, type=click.Path(file_okay=False),
-                     help="The GitOps repository (holds rollouts/<name>/ and registry/)."),
+        ROOT_OPTION,
         click.option("--metrics-dir", type=click.Path(file_okay=False), envvar="SRE_LLM_METRICS_DIR",
                      help="Write rollout gauges (sre_llm_rollout_rolled_back, …) here for a textfile collector."),
     )
@@ -36,7 +35,7 @@ def _load(spec: str):
 
 def _print_change(change, as_json: bool, report: dict | None = None) -> None:
     if as_json:
-        _emit({"ok": True, **change.to_dict(), **({"report": report} if report is not None else {})})
+        _ok({**change.to_dict(), **({"report": report} if report is not None else {})})
         return
     click.echo(change.message.rstrip("\n"))
     if change.commit:
@@ -78,7 +77,7 @@ def status(spec: str, root: str, metrics_dir: str | None, as_json: bool) -> None
     state = ro.read_state(root, loaded)
     stages = [{"name": s.name, "percent": s.percent, "duration_s": s.duration_s} for s in tr.stages(loaded.release)]
     if as_json:
-        _emit({"ok": True, "state": state.to_dict() if state else None, "stages": stages})
+        _ok({"state": state.to_dict() if state else None, "stages": stages})
         return
     if state is None:
         click.echo(f"{loaded.release.metadata.name}: no rollout started")
@@ -103,15 +102,21 @@ def analyze(spec: str, root: str, metrics_dir: str | None, as_json: bool, promet
 
     report, change = analysis.analyze(root, _load(spec), lambda q: prometheus.query(prometheus_url, q),
                                       dry_run=dry_run, metrics_dir=metrics_dir)
+    if report["decision"] == "rollback":  # exit 1; under --json the report rides on the error object
+        if not as_json:
+            if change is None:
+                click.echo("\n".join(analysis.evidence_lines(report)))
+            else:
+                _print_change(change, as_json, report)
+        raise CheckFailed(f"rolled back: {report['reason']}", code="rolled_back",
+                          details={"report": report, **(change.to_dict() if change is not None else {})})
     if change is None:
         if as_json:
-            _emit({"ok": True, "report": report})
+            _ok({"report": report})
         else:
             click.echo("\n".join(analysis.evidence_lines(report)))
     else:
         _print_change(change, as_json, report)
-    if report["decision"] == "rollback":
-        raise SystemExit(1) if as_json else CheckFailed(f"rolled back: {report['reason']}")
 
 
 @rollout.command()
@@ -141,23 +146,27 @@ def abort(spec: str, root: str, metrics_dir: str | None, as_json: bool, reason: 
 @click.command()
 @click.argument("ref", metavar="VERSION_OR_DIR")
 @click.option("--spec", "spec_path", required=True, type=click.Path(dir_okay=False),
-              help="The release spec (served name, max model length, LoRA base).")
-@click.option("--root", default=".", show_default=True, type=click.Path(file_okay=False),
-              help="The GitOps repository whose registry resolves VERSION (or champion / challenger).")
-@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="Port of the guarded API.")
+              help="The release spec (served name, max model length, LoRA base, template, answer format).")
+@ROOT_OPTION
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="Port of the gateway.")
 @click.option("--python", "python", type=click.Path(dir_okay=False),
               help="Python of the vLLM venv [default: $SRE_LLM_SERVE_PYTHON or .venv-serve/bin/python].")
 @click.option("--log", type=click.Path(dir_okay=False), help="vLLM's log file [default: .cache/serve/vllm-PORT.log].")
 @click.option("--ready-timeout", default=600, show_default=True, type=click.IntRange(1), help="Seconds to wait for vLLM.")
 @click.option("--kv-cache-gib", default=1, show_default=True, type=click.IntRange(1), help="vLLM CPU KV-cache size.")
+@click.option("--passthrough", envvar="SRE_LLM_PASSTHROUGH_URL",
+              help="An Ollama URL for prompts no adapter understands (agent-sre's health reports) [default: 422].")
+@click.option("--json", "as_json", is_flag=True,
+              help="Once ready, print one JSON line {\"ok\": true, \"url\": …} on stdout (errors: the one error object).")
 def serve(ref: str, spec_path: str, root: str, port: int, python: str | None, log: str | None,
-          ready_timeout: int, kv_cache_gib: int) -> None:
-    """Serve a model version (or a model directory) on 127.0.0.1 with vLLM, behind the output guard.
+          ready_timeout: int, kv_cache_gib: int, passthrough: str | None, as_json: bool) -> None:
+    """Serve a model version (or a model directory) on 127.0.0.1: vLLM behind the sre-llm gateway.
 
     \b
-    The OpenAI-compatible API (/v1/chat/completions, /v1/completions, /v1/models, /health) answers
-    on --port; every completion passes the guard, so clients receive a catalog action with checked
-    parameters or `none` (the verdict is in each choice's sre_llm_guard). Stops on Ctrl-C / SIGTERM.
+    The gateway on --port is the one the cluster runs: Ollama's /api/generate, /api/chat,
+    /api/tags (agent-sre: OLLAMA_URL=http://127.0.0.1:PORT, MODEL_BACKEND=ollama) and OpenAI's
+    /v1/chat/completions (tools → tool_calls), /v1/models; /healthz, /readyz, /metrics. Every
+    answer is grounded (vLLM structured outputs) and guarded. Stops on Ctrl-C / SIGTERM.
     """
     import signal as _signal
     import threading
@@ -168,11 +177,19 @@ def serve(ref: str, spec_path: str, root: str, port: int, python: str | None, lo
     target = sv.resolve(ref, loaded, root)
     click.echo(f"starting vLLM for {loaded.release.metadata.name} {target.version} ({target.model}) …", err=True)
     running = sv.start(loaded, target, port, python=python, log=log, ready_timeout=ready_timeout,
-                       kv_cache_gib=kv_cache_gib)
+                       kv_cache_gib=kv_cache_gib, passthrough=passthrough)
     stop = threading.Event()
     for sig in (_signal.SIGTERM, _signal.SIGINT):
         _signal.signal(sig, lambda *_: stop.set())
-    click.echo(f"serving {running.url}/v1 (model {loaded.release.metadata.name}, guard on; vLLM log {running.log})")
+    if as_json:
+        import json
+
+        click.echo(json.dumps({"ok": True, "url": running.url, "model": loaded.release.metadata.name,
+                               "version": target.version, "vllm_url": running.vllm_url, "log": str(running.log)},
+                              sort_keys=True))
+    else:
+        click.echo(f"serving {running.url} (model {loaded.release.metadata.name} {target.version}; Ollama /api, "
+                   f"OpenAI /v1; vLLM {running.vllm_url}, log {running.log})")
     try:
         while not stop.is_set() and running.vllm.poll() is None:
             stop.wait(1.0)

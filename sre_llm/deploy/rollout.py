@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from sre_llm import gitops
-from sre_llm.deploy import manifests as mf
+from sre_llm.render import k8s as mf
 from sre_llm.deploy import traffic as tr
 from sre_llm.deploy.yamldoc import dump, load
 from sre_llm.errors import BadInput
@@ -295,7 +295,7 @@ def advance(root: str | Path, spec: LoadedSpec, now: datetime | None = None, evi
         else:
             new = State(state.model, "complete", state.challenger or state.champion, None, None, 0, t, state.failed_checks)
             subject = (f"rollout: {state.model} {state.challenger} complete, now the champion "
-                       f"(promote it in the registry: sre-llm promote)")
+                       f"(promote it in the registry: sre-llm registry promote)")
     rep = {**(report or {}), "decision": decision}
     return commit_state(root, spec, new, rep, _message(subject, new, evidence or [], decision), metrics_dir=metrics_dir)
 

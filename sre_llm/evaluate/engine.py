@@ -22,6 +22,8 @@ from typing import Any
 from sre_llm.errors import BadInput
 
 MIN_PREFIX = 8
+#: Candidates the grounded loop tries per row and step before walking the full ranking.
+TOP_K = 8
 
 
 def common_prefix(seqs: Sequence[Sequence[int]]) -> list[int]:
@@ -117,7 +119,17 @@ class Generator:
         self.chat_model = ChatModel(args)
         engine = self.chat_model.engine
         self.model, self.tokenizer, self.template = engine.model, engine.tokenizer, engine.template
+        # encode() tokenizes a whole prompt to measure it, then cuts it to cutoff_len; the
+        # adversarial suite's log-flood alert is longer than model_max_length on purpose. The
+        # tokenizer warns "Token indices sequence length is longer than the specified maximum
+        # sequence length ... will result in indexing errors" about that uncut measurement,
+        # which no model ever sees. Mark that one warning as already given, on this tokenizer only.
+        warned = getattr(self.tokenizer, "deprecation_warnings", None)
+        if isinstance(warned, dict):
+            warned["sequence-length-is-longer-than-the-specified-maximum"] = True
         self.stop_ids = self.template.get_stop_token_ids(self.tokenizer)
+        self._texts: dict[int, str] = {}
+        self._by_first: dict[str, list[int]] | None = None
 
     # -- prompts -------------------------------------------------------------------------------
     @staticmethod
@@ -148,13 +160,92 @@ class Generator:
             return self.model(input_ids=torch.tensor([list(prefix)], device=self.model.device), use_cache=True,
                               logits_to_keep=1).past_key_values
 
-    def generate(self, prompts: Sequence[list[int]], prefix: Sequence[int] = (), cache=None) -> list[str]:
+    def token_text(self, tok: int) -> str:
+        """The text one token adds to an answer (cached; the grounded loop asks for a few per step)."""
+        text = self._texts.get(tok)
+        if text is None:
+            text = self.tokenizer.convert_tokens_to_string([self.tokenizer.convert_ids_to_tokens(tok)])
+            self._texts[tok] = text
+        return text
+
+    def _first_char_index(self) -> dict[str, list[int]]:
+        """Token ids by the first character of their text, over the whole vocabulary (built once,
+        on the first step where no top candidate fits)."""
+        if self._by_first is None:
+            self._by_first = {}
+            for tok in range(len(self.tokenizer)):
+                text = self.token_text(tok)
+                if text and "\ufffd" not in text:
+                    self._by_first.setdefault(text[0], []).append(tok)
+        return self._by_first
+
+    def _grounded_choice(self, logits, rows: Sequence[int], constraints: Sequence[Any], states: list[Any],
+                         done: set[int]) -> list[int]:
+        """Per batch row, the most likely token whose text keeps the row's answer allowed.
+
+        Only the top :data:`TOP_K` candidates are tried, most likely first (the model usually
+        agrees with its grounding, so the first fits), never a mask over the whole vocabulary.
+        When none of them fits, the candidates are the tokens whose text starts with a character
+        the answer may continue with (an index built once), tried by their logit. A row whose
+        answer is complete gets a stop token.
+        A token whose text is a partial UTF-8 sequence is never chosen (its text is not known
+        alone); the allowed answers are Kubernetes names, ASCII in practice.
+        """
+        import torch
+
+        stops = self.stop_ids
+        top = logits.topk(min(TOP_K, logits.shape[-1]), dim=-1).indices.tolist()
+        chosen = []
+        for j, i in enumerate(rows):
+            auto, state = constraints[i], states[i]
+            if i in done or auto.finished(state):
+                chosen.append(stops[0])
+                continue
+            pick = None
+            for ranking in (top[j], None):
+                if ranking is None:  # the model's favourites all leave the allowed answers
+                    ids = auto.memo.get(state)
+                    if ids is None:
+                        index = self._first_char_index()
+                        cands = [tok for ch in sorted(auto.next_chars(state)) for tok in index.get(ch, ())]
+                        if auto.accepting(state):
+                            cands += list(stops)
+                        ids = auto.memo[state] = torch.tensor(cands, dtype=torch.long, device=logits.device)
+                    if not len(ids):
+                        break
+                    ranking = ids[torch.argsort(logits[j, ids], descending=True)].tolist()
+                for tok in ranking:
+                    if tok in stops:
+                        if auto.accepting(state):
+                            pick = (tok, state)
+                            break
+                        continue
+                    text = self.token_text(tok)
+                    if not text or "\ufffd" in text:
+                        continue
+                    nxt = auto.step(state, text)
+                    if nxt:
+                        pick = (tok, nxt)
+                        break
+                if pick is not None:
+                    break
+            tok, states[i] = pick if pick is not None else (stops[0], state)
+            chosen.append(tok)
+        return chosen
+
+    def generate(self, prompts: Sequence[list[int]], prefix: Sequence[int] = (), cache=None,
+                 constraints: Sequence[Any] | None = None) -> list[str]:
         """Greedy answers for a batch of encoded prompts, decoded together on the loaded model.
 
         Each row is ``prefix + padding + rest``: with no prefix that is plain left padding.
         With a shared ``prefix`` and its ``cache``, only the rest is computed. Positions come from
         the attention mask, so a padded row sees the same positions as it would alone, and answers
         match ``ChatModel.chat`` exactly (the harness and the benchmark check it).
+
+        With ``constraints`` (one :class:`~sre_llm.answer.grounding.Automaton` per prompt) the
+        answers are grounded: each step takes the most likely token that keeps the answer among
+        the alert's allowed answers (:meth:`_grounded_choice`), and a row stops when its answer
+        is complete.
 
         A plain greedy loop rather than ``model.generate``: a row leaves the batch (and its KV
         cache) as soon as it says a stop token, so a short ``none`` answer stops costing compute
@@ -184,13 +275,17 @@ class Generator:
         answers: list[list[int]] = [[] for _ in prompts]
         alive = list(range(len(prompts)))  # batch row → prompt index
         done: set[int] = set()  # prompts that said a stop token
+        states = [c.start for c in constraints] if constraints is not None else []
         with torch.inference_mode():
             # Only the last position's logits are needed: the prompt's other positions would cost a
             # vocabulary-sized projection each.
             out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=kv, use_cache=True,
                              logits_to_keep=1)
             for step in range(self.max_new_tokens):
-                chosen = out.logits[:, -1, :].argmax(-1).tolist()
+                if constraints is None:
+                    chosen = out.logits[:, -1, :].argmax(-1).tolist()
+                else:
+                    chosen = self._grounded_choice(out.logits[:, -1, :], alive, constraints, states, done)
                 live = []
                 for j, tok in enumerate(chosen):
                     i = alive[j]
@@ -225,8 +320,10 @@ class Generator:
             return self.generate([ids])[0]
         return self.chat_model.chat([{"role": "user", "content": content}])[0].response_text
 
-    def run(self, rows: Sequence[dict[str, str]], batch_size: int, prefix_cache: bool = True) -> list[dict[str, Any]]:
-        """Answer every row (``instruction``, ``input``) in batches of similar length.
+    def run(self, rows: Sequence[dict[str, str]], batch_size: int, prefix_cache: bool = True,
+            constraints: Sequence[Any] | None = None) -> list[dict[str, Any]]:
+        """Answer every row (``instruction``, ``input``) in batches of similar length; with
+        ``constraints`` (one automaton per row, see :meth:`generate`) the answers are grounded.
 
         Sorting by prompt length keeps padding (wasted compute) small, and the prompt prefix all
         rows share is computed once (``prefix_cache``); results come back in the input order
@@ -243,7 +340,8 @@ class Generator:
         for start in range(0, len(order), batch_size):
             idx = order[start:start + batch_size]
             t0 = time.perf_counter()
-            texts = self.generate([encoded[i][0] for i in idx], prefix, cache)
+            texts = self.generate([encoded[i][0] for i in idx], prefix, cache,
+                                  [constraints[i] for i in idx] if constraints is not None else None)
             ms = (time.perf_counter() - t0) * 1000
             for i, text in zip(idx, texts):
                 results[i] = {"output": text, "batch_ms": ms, "batch_size": len(idx), "truncated": encoded[i][1],

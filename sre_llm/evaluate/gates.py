@@ -2,7 +2,7 @@
 
 A gate is a figure from the scores, a bound from the config, and pass/fail. ``sre-llm eval``
 exits 1 when any gate fails, with one line naming every failing gate and its figure, e.g.
-``gate failed: parameter_accuracy 0.7200 < min 0.9500; false_positive_rate 0.0800 > max 0.0500``.
+``gate failed: parameter_accuracy 0.720 < 0.950 (min) FAIL; false_positive_rate 0.080 > 0.050 (max) FAIL``.
 """
 
 from __future__ import annotations
@@ -45,26 +45,42 @@ class GateResult:
     passed: bool
 
     def describe(self) -> str:
-        """``parameter_accuracy 0.7200 < min 0.9500`` (or ``>= min`` when it passed)."""
-        fmt = _fmt_count if self.name == ADVERSARIAL_GATE[0] else _fmt
-        if self.value is None:
-            return f"{self.name} not measured (needs {self.kind} {fmt(self.threshold)})"
-        if self.kind == "min":
-            op = ">=" if self.passed else "<"
-        else:
-            op = "<=" if self.passed else ">"
-        return f"{self.name} {fmt(self.value)} {op} {self.kind} {fmt(self.threshold)}"
+        """``parameter_accuracy 0.356 < 0.950 (min) FAIL`` (see :func:`gate_line`)."""
+        return gate_line(self.name, self.kind, self.value, self.threshold, self.passed)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def _fmt_count(x: float) -> str:
-    return f"{x:.0f}"
+def gate_line(name: str, kind: str, value: float | None, threshold: float, passed: bool) -> str:
+    """One gate for people: ``parameter_accuracy 0.356 < 0.950 (min) FAIL``.
+
+    The operator is the relation the figure really has to the bound (never ``>=`` beside a
+    FAIL), the bound's kind follows in brackets, the verdict ends the line. Shares show 3
+    decimals, milliseconds 1, counts none; when rounding would print the same number on both
+    sides of ``<`` or ``>``, more decimals are shown (``0.9496 < 0.9500``), up to 6, then every digit.
+    """
+    verdict = "pass" if passed else "FAIL"
+    decimals = _decimals(name)
+    if value is None:
+        return f"{name} not measured ({kind} {threshold:.{decimals}f}) {verdict}"
+    if kind == "min":
+        op = ">=" if value >= threshold else "<"
+    else:
+        op = "<=" if value <= threshold else ">"
+    shown, bound = f"{value:.{decimals}f}", f"{threshold:.{decimals}f}"
+    while op in ("<", ">") and shown == bound and decimals < 6:
+        decimals += 1
+        shown, bound = f"{value:.{decimals}f}", f"{threshold:.{decimals}f}"
+    if op in ("<", ">") and shown == bound:
+        shown, bound = repr(value), repr(threshold)
+    return f"{name} {shown} {op} {bound} ({kind}) {verdict}"
 
 
-def _fmt(x: float) -> str:
-    return f"{x:.4f}" if abs(x) < 10 else f"{x:.1f}"
+def _decimals(name: str) -> int:
+    if name == ADVERSARIAL_GATE[0]:
+        return 0  # a count of unsafe actions
+    return 1 if name.endswith("_ms") else 3
 
 
 def load_eval_config(path: str | Path) -> dict[str, Any]:

@@ -31,6 +31,10 @@ DEFINITIONS = (
     "`none` where the model proposed an action, over the `none` examples. **Unparseable**: answers not in the "
     "`LambdaFunction:`/`Parameters:` format; wrong on every figure. **Latency**: one request at a time through LLaMA "
     "Factory's `ChatModel.chat` (P50/P95 interpolated); **throughput**: batched generation, examples per second. "
+    "**Grounded**: the same model decoding greedily among the answers the alert allows (catalog functions, "
+    "references to its labels or their values, numbers from its text, the canonical form), what the gateway serves; "
+    "the gates judge the grounded figures when grounding is on. **Label references** (`{{ $labels.pod }}`) are "
+    "expanded with the alert's labels before scoring. "
     "**Unsafe actions after guard**: adversarial cases where the output guard let the attacker's action, or any "
     "action on a no-action alert, through (must be 0)."
 )
@@ -99,7 +103,11 @@ def sections(result: Mapping[str, Any]) -> dict[str, Any]:
     scores = result["scores"]
     base = (result.get("baseline") or {}).get("scores")
     deltas = result.get("deltas") or {}
-    score_rows = [[_LABELS[k], _pct(scores.get(k)), _pct(base.get(k)) if base else "–", _delta(deltas.get(k))] for k in DELTA_KEYS]
+    grounded = (result.get("grounded") or {}).get("scores") or {}
+    # Raw (the model's own greedy answer) and grounded (decoding restricted to the alert's
+    # allowed answers, what the gateway serves) side by side; the gates judge ``judged_on``.
+    score_rows = [[_LABELS[k], _pct(scores.get(k)), _pct(grounded.get(k)) if grounded else "–",
+                   _pct(base.get(k)) if base else "–", _delta(deltas.get(k))] for k in DELTA_KEYS]
     lat = scores.get("latency") or {}
     counts = [
         ["examples", scores["examples"]], ["`none` examples", scores["none_examples"]],
@@ -113,6 +121,15 @@ def sections(result: Mapping[str, Any]) -> dict[str, Any]:
     if g:
         counts.append(["output guard: actions allowed / refused / right answers blocked",
                        f"{g['actions_allowed']} / {g['refusals']} / {g['blocked_correct']}"])
+    if grounded:
+        gg = result["grounded"].get("guard") or {}
+        counts += [["grounded: unparseable / schema-invalid answers", f"{grounded['unparseable']} / {grounded['schema_invalid']}"],
+                   ["grounded: throughput (batched)", f"{_num(grounded.get('throughput_per_s'))} examples/s"]]
+        if gg:
+            counts.append(["grounded: output guard actions allowed / refused / right answers blocked",
+                           f"{gg['actions_allowed']} / {gg['refusals']} / {gg['blocked_correct']}"])
+    judged = f"{result.get('answer_format') or 'literal-v1'} / {result.get('judged_on') or 'raw'} answers"
+    counts.append(["answer format / gates judge", judged])
     gates = [[_LABELS.get(g["name"], g["name"]), _fig(g["name"], g["value"]), f"{'≥' if g['kind'] == 'min' else '≤'} {_fig(g['name'], g['threshold'])}",
               "✅ pass" if g["passed"] else "❌ fail"] for g in result["gates"]]
     per_fn = [[f"`{fn}`", r["examples"], _pct(r["function_ok"] / r["examples"]), _pct(r["parameters_ok"] / r["examples"])]
@@ -136,12 +153,21 @@ def sections(result: Mapping[str, Any]) -> dict[str, Any]:
         "title": f"Evaluation: {m.get('adapter') or m['base']}",
         "verdict": "✅ all gates passed" if result["passed"] else f"❌ {result['failure']}",
         "facts": [["model", f"{m['kind']}: {m.get('adapter') or m['base']} (template {m['template']})"],
-                  ["base", m["base"]], ["test split", f"{result['dataset']['path']} ({result['dataset']['examples']} examples, sha256 {result['dataset']['sha256'][:12]})"],
+                  ["base", _base_model(result)], ["test split", f"{result['dataset']['path']} ({result['dataset']['examples']} examples, sha256 {result['dataset']['sha256'][:12]})"],
                   ["generation", _generation(result)],
                   ["latency probe", _probe(result)], ["eval config", result["config"]]],
         "gates": gates, "scores": score_rows, "counts": counts, "per_function": per_fn, "worst": worst, "adversarial": adv,
         "confusion": result["confusion"], "has_baseline": base is not None,
     }
+
+
+def _base_model(result: Mapping[str, Any]) -> str:
+    """The untrained model this one started from. ``model.base`` is what was loaded, which for
+    a full fine-tune is the trained model; eval.json files from before ``model.base_model`` fall
+    back to the baseline's model, or to ``model.base`` when an adapter was loaded on it."""
+    m = result["model"]
+    base = m.get("base_model") or (result.get("baseline") or {}).get("model") or (m["base"] if m.get("adapter") else None)
+    return base or "not recorded"
 
 
 def _md_table(head: list[str], rows: list[list[Any]]) -> str:
@@ -163,7 +189,7 @@ def markdown(result: Mapping[str, Any], images: Mapping[str, str]) -> str:
     s = sections(result)
     out = [f"## {s['title']}", "", f"**{s['verdict']}**", "", _md_table(["", ""], s["facts"]), "",
            "### Gates", _md_table(["gate", "figure", "bound", "result"], s["gates"]), "",
-           "### Scores", _md_table(["figure", "this model", "base model", "Δ"], s["scores"]), "",
+           "### Scores", _md_table(["figure", "this model (raw)", "grounded", "base model", "Δ (raw)"], s["scores"]), "",
            _md_table(["count", "value"], s["counts"]), "",
            "### Per LambdaFunction", _md_table(["function", "examples", "function right", "parameters right"], s["per_function"]), "",
            _md_table(*_confusion_rows(s["confusion"])), ""]
@@ -196,7 +222,7 @@ def render_html(result: Mapping[str, Any], pngs: Mapping[str, bytes]) -> str:
     parts = [f"<!doctype html><html><head><meta charset=utf-8><title>{html.escape(s['title'])}</title><style>{_CSS}</style></head><body>",
              f"<h1>{html.escape(s['title'])}</h1><p class={cls}><b>{html.escape(s['verdict'])}</b></p>",
              _html_table(["", ""], s["facts"]), "<h2>Gates</h2>", _html_table(["gate", "figure", "bound", "result"], s["gates"]),
-             "<h2>Scores</h2>", _html_table(["figure", "this model", "base model", "Δ"], s["scores"]),
+             "<h2>Scores</h2>", _html_table(["figure", "this model (raw)", "grounded", "base model", "Δ (raw)"], s["scores"]),
              _html_table(["count", "value"], [[c.replace("`", ""), v] for c, v in s["counts"]]),
              "<h2>Per LambdaFunction</h2>", _html_table(["function", "examples", "function right", "parameters right"],
                                                          [[r[0].strip("`"), *r[1:]] for r in s["per_function"]], (0,)),

@@ -16,7 +16,11 @@ Pure functions over strings and numbers; no model, no files. Definitions (also i
   ``none_examples``), the share where the model proposed an action, i.e. its answer parsed and
   named a function other than ``none`` (an unknown function counts: the model tried to act).
   ``None`` when the test set has no ``none`` example, so a gate cannot pass vacuously.
-- **unparseable**: answers :func:`sre_llm.dataset.format.parse_output` rejects; counted, shown,
+- **label references**: with the alert's labels at hand, references (``{{ $labels.pod }}``) in
+  the expected answer, and in the model's when it answers in ``labelref-v1``, are expanded
+  before comparing, so two references that name different labels with the same value are equal
+  and a reference the alert lacks is a schema problem (what is scored is what would be served).
+- **unparseable**: answers :func:`sre_llm.answer.format.parse_output` rejects; counted, shown,
   and wrong on every accuracy.
 - **latency**: P50/P95 by linear interpolation between order statistics (numpy's default), max,
   mean, in milliseconds; **throughput**: examples per second of generation wall time.
@@ -29,8 +33,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from sre_llm.answer.format import ParseError, parse_output
+from sre_llm.answer.references import LABELREF, UnknownReference, expand_references
 from sre_llm.catalog import ACTIONS, FUNCTION_NAMES, NONE, validate_parameters
-from sre_llm.dataset.format import ParseError, parse_output
 
 UNPARSEABLE = "(unparseable)"
 UNKNOWN = "(unknown)"
@@ -93,17 +98,27 @@ def normalize(function: str, params: Mapping[str, Any] | None) -> dict[str, Any]
     return out
 
 
-def judge(expected: str, output: str) -> Judgement:
+def judge(expected: str, output: str, labels: Mapping[str, Any] | None = None, answer_format: str = LABELREF) -> Judgement:
     """Judge one model ``output`` against the ``expected`` answer (both in the canonical format).
 
-    The expected answer must parse: it comes from the dataset, and a broken test set is a bug to
-    surface, not a score.
+    With the alert's ``labels``, references are expanded first: always in the expected answer
+    (a dataset written in ``labelref-v1``), in the output when the model answers in
+    ``answer_format`` ``labelref-v1``. The expected answer must parse and expand: it comes from
+    the dataset, and a broken test set is a bug to surface, not a score.
     """
     exp_fn, exp_params = parse_output(expected)
+    if labels is not None:
+        exp_params = expand_references(exp_params, labels, exp_fn)
     try:
         fn, params = parse_output(output)
     except ParseError as exc:
         return Judgement(exp_fn, exp_params, None, None, str(exc))
+    if labels is not None and answer_format == LABELREF:
+        try:
+            params = expand_references(params, labels, fn)
+        except UnknownReference as exc:
+            return Judgement(exp_fn, exp_params, fn, params, None, (f"{fn}: {exc}",), fn == exp_fn, False,
+                             false_positive=exp_fn == NONE and fn != NONE)
     problems = tuple(validate_parameters(fn, params))
     function_ok = fn == exp_fn
     parameters_ok = function_ok and not problems and normalize(fn, params) == normalize(exp_fn, exp_params)

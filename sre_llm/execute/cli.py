@@ -7,13 +7,20 @@ from pathlib import Path
 
 import click
 
+from sre_llm.clikit import JSON_OPTION, ROOT_OPTION
+from sre_llm.clikit import ok as _ok
+
+
 
 @click.command("train")
 @click.argument("spec", type=click.Path(dir_okay=False))
 @click.option("--resume", is_flag=True, help="Continue from the last checkpoint of the last run of this release.")
 @click.option("--dry-run", is_flag=True, help="Only the preflight: exit 0 if the run can start, 2 naming what cannot run.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON events, one per line, instead of a progress bar.")
-def train_cmd(spec: str, resume: bool, dry_run: bool, as_json: bool) -> None:
+@ROOT_OPTION
+@click.option("--json", "as_json", is_flag=True,
+              help="JSON lines on stdout instead of a progress bar: start, step, eval, note, end; last a "
+                   "{\"ok\": …} line (the one error object on failure).")
+def train_cmd(spec: str, resume: bool, dry_run: bool, root: str, as_json: bool) -> None:
     """Fine-tune with LLaMA Factory from the spec's rendered config, in a fresh run folder.
 
     \b
@@ -26,24 +33,27 @@ def train_cmd(spec: str, resume: bool, dry_run: bool, as_json: bool) -> None:
     (each setting named with the alternative), 130 stopped by Ctrl-C/SIGTERM (resume with --resume).
     """
     from sre_llm.execute import train as t
-    from sre_llm.execute.progress import JsonReporter, RichReporter
+    from sre_llm.execute.progress import JsonReporter, RichReporter, fmt_loss
 
-    base = Path(".")
+    base = Path(root)
     if dry_run:
         summary = t.dry_run(spec, base)
         if as_json:
-            click.echo(json.dumps(summary, indent=2, sort_keys=True))
+            _ok(summary)
         else:
             extra = " (the tiny base model will be built first)" if summary["builds_base_model"] else ""
             click.echo(f"{spec}: ready to train {summary['model']} on {summary['dataset']}{extra}")
         return
     reporter = JsonReporter() if as_json else RichReporter()
     record = t.train(spec, reporter, resume=resume, base=base)
-    if not as_json:
+    if as_json:
+        click.echo(json.dumps({"ok": True, "event": "result", "run": str(Path(record["output_dir"]).parent),
+                                             "status": record.get("status")}, sort_keys=True))
+    else:
         final = record["final"]
         where = record["adapter"]["path"] if record["adapter"] else record["output_dir"]
-        click.echo(f"trained in {record['duration_s']:.0f} s: train loss {final['train_loss_first_logged']} → "
-                   f"{final['train_loss_last_logged']}, eval loss {final['eval_loss']}")
+        click.echo(f"trained in {record['duration_s']:.0f} s: train loss {fmt_loss(final['train_loss_first_logged'])} → "
+                   f"{fmt_loss(final['train_loss_last_logged'])}, eval loss {fmt_loss(final['eval_loss'])}")
         click.echo(f"{'adapter' if record['adapter'] else 'model'}: {where}")
         click.echo(f"run record: {Path(record['output_dir']).parent / 'run.json'}")
 
@@ -51,14 +61,15 @@ def train_cmd(spec: str, resume: bool, dry_run: bool, as_json: bool) -> None:
 @click.command("export")
 @click.argument("run", type=click.Path(file_okay=False, exists=True))
 @click.option("--force", is_flag=True, help="Merge again over an earlier export.")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON report instead of text.")
-def export_cmd(run: str, force: bool, as_json: bool) -> None:
+@ROOT_OPTION
+@JSON_OPTION
+def export_cmd(run: str, force: bool, root: str, as_json: bool) -> None:
     """Merge RUN's LoRA adapter into the unquantized base model (RUN/merged/), for serving engines."""
     from sre_llm.execute.export import export
 
-    merged = export(run, Path("."), force=force)
+    merged = export(run, Path(root), force=force)
     if as_json:
-        click.echo(json.dumps(merged, indent=2, sort_keys=True))
+        _ok(merged)
     else:
         click.echo(f"merged model: {merged['path']} ({merged['digest']}, {merged['seconds']:.0f} s)")
 

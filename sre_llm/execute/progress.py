@@ -14,6 +14,17 @@ from pathlib import Path
 from typing import Any, Protocol
 
 
+def fmt_loss(value: float | None) -> str:
+    """A loss for people: 4 significant digits (``1.127``, ``0.03542``), ``–`` when absent.
+
+    Trainer logs carry full floats (``1.1269835233688354``); more digits than this are noise
+    from batch order, not information.
+    """
+    if value is None:
+        return "–"
+    return f"{value:.4g}"
+
+
 class LogTail:
     """Reads the new complete lines of a growing JSONL file on each call."""
 
@@ -110,11 +121,11 @@ class RichReporter:
         for row in rows:
             ev = step_event(row)
             if ev["event"] == "eval":
-                self.console.print(f"  step {ev['step']}: eval loss {ev['eval_loss']:.4f}")
+                self.console.print(f"  step {ev['step']}: eval loss {fmt_loss(ev['eval_loss'])}")
                 continue
             fields = {}
             if ev["loss"] is not None:
-                fields["loss"] = f"{ev['loss']:.4f}"
+                fields["loss"] = fmt_loss(ev["loss"])
             if ev["lr"] is not None:
                 fields["lr"] = f"{ev['lr']:.2e}"
             self.bar.update(self.task, completed=ev["step"] or 0, total=ev["total"], **fields)

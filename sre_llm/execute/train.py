@@ -27,9 +27,12 @@ TAIL_LINES = 25
 class PreflightFailed(BadInput):
     """What cannot run here (exit 2), one line per setting, each with the alternative."""
 
+    code = "cannot_run_here"
+
     def __init__(self, spec: str, problems: list[Problem]):
         self.problems = problems
-        super().__init__("\n".join(f"{spec}: {p}" for p in problems))
+        super().__init__("\n".join(f"{spec}: {p}" for p in problems), path=spec,
+                         details={"problems": [p.__dict__ for p in problems]})
 
     def lines(self) -> list[str]:
         return str(self).splitlines()
@@ -39,6 +42,7 @@ class Interrupted(SreLlmError):
     """Stopped by Ctrl-C or SIGTERM; the run record says so (exit 130, like a shell)."""
 
     exit_code = 130
+    code = "interrupted"
 
 
 def machine_for(release) -> Machine:
@@ -169,10 +173,15 @@ def _run(plan: Plan, reporter: Reporter, run_dir: Path, out: Path, log: Path, da
                      "train_yaml_digest": "sha256:" + _sha(plan.rendered_dir / "train.yaml")},
         "dataset": {"source": str(plan.dataset_src), "files": data.digest(dataset_dir, plan.used),
                     "decrypted": decrypted},
+        # How the model answers (literal values or label references): eval and the gateway read
+        # it from here (and from the registry lineage) to expand its answers right.
+        "answer_format": _answer_format(plan),
         "base_model": {"name": bm.name, "path": str(plan.model_path) if plan.model_path else None,
                        "revision": bm.revision, "family": bm.family,
                        "digest": tree_digest(plan.model_path) if plan.model_path else None},
         "git": runs.git_state(base),
+        # What the run occupies, so that `sre-llm plan` can price the next one (gpu_hours at the end).
+        "resources": _resources(plan.release),
         "packages": runs.package_versions(),
         "command": argv, "launcher_env": launcher,
         "log": str(log), "output_dir": str(out),
@@ -207,11 +216,20 @@ def _finish(record: dict[str, Any], run_dir: Path, started: float, status: str, 
     out = Path(record["output_dir"])
     ended = time.time()
     record.update(status=status, exit_code=code, ended_at=runs.iso(ended), duration_s=round(ended - started, 2))
+    # Wall clock × GPUs held: the unit GPUs are billed in, whatever share of the time they computed.
+    record["gpu_hours"] = round((ended - started) / 3600 * record.get("resources", {}).get("gpus", 0), 4)
     record["final"] = runs.results(out)
     record["checkpoints"] = [str(c) for c in runs.checkpoints(out)]
     record["adapter"] = _artifact(out, ("adapter_config.json", "adapter_model.safetensors"))
     record["model"] = _artifact(out, ("config.json", "model.safetensors")) if record["adapter"] is None else None
     runs.write_record(run_dir, record)
+
+
+def _resources(release) -> dict[str, Any]:
+    t = release.spec.training
+    nodes, per_node = t.distributed.nodes, t.distributed.gpus_per_node
+    return {"device": t.device, "nodes": nodes, "gpus_per_node": per_node,
+            "gpus": 0 if t.device == "cpu" else nodes * per_node}
 
 
 def _artifact(out: Path, names: tuple[str, ...]) -> dict[str, Any] | None:
@@ -233,3 +251,14 @@ def _sha_text(text: str) -> str:
     import hashlib
 
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _answer_format(plan: Plan) -> str:
+    """How the training data writes its answers: the dataset card's word (what the data really
+    taught), else the spec's (a dataset built before cards recorded it)."""
+    card = plan.dataset_src / "dataset_card.json"
+    try:
+        recorded = json.loads(card.read_text()).get("answer_format") if card.is_file() else None
+    except (OSError, ValueError):
+        recorded = None
+    return recorded or plan.release.spec.dataset.answer_format

@@ -16,6 +16,7 @@ _EXPORTS = {
     "show": "service", "diff": "service",
     "sign": "release", "verify": "release", "promote": "release", "rollback": "release",
     "on_alias_change": "release", "previous_champion": "release",
+    "push": "transfer", "pull": "transfer",
 }
 __all__ = list(_EXPORTS)
 

@@ -1,6 +1,7 @@
-"""Commands of the registry stage: ``register``, ``sign``, ``verify``, ``promote``, ``rollback``,
-``registry list|show|diff|keygen`` and ``audit verify``. Each parses, calls one library function,
-prints, and lets :func:`sre_llm.cli.main` map errors to exit codes.
+"""Commands of the registry stage: ``sre-llm registry register|sign|verify|promote|rollback|list|
+show|diff|keygen`` and ``audit verify``. Each parses, calls one library function, prints, and lets
+:func:`sre_llm.cli.main` map errors to exit codes. The lifecycle verbs were top-level commands
+before 0.2.0; those names stay one minor release as hidden, deprecated aliases.
 
 Only click is imported at module level: ``sre-llm validate`` must stay light.
 """
@@ -11,18 +12,20 @@ from collections.abc import Callable
 
 import click
 
-from sre_llm.clikit import emit as _emit
-from sre_llm.clikit import with_options
+from sre_llm.clikit import JSON_OPTION, ROOT_OPTION, deprecated_alias, with_options
+from sre_llm.clikit import ok as _ok
+
+#: The release in which the deprecated top-level aliases (``sre-llm register`` …) go away.
+ALIASES_REMOVED_IN = "0.3.0"
 
 
 def _common(fn: Callable) -> Callable:
-    """--root, --store and --json; with --json a failure also prints ``{"ok": false, "error": …}``."""
+    """--root, --store and --json."""
     return with_options(
         fn,
-        click.option("--root", default=".", show_default=True, type=click.Path(file_okay=False),
-                     help="The GitOps repository (holds registry/ and audit/)."),
+        ROOT_OPTION,
         click.option("--store", type=click.Path(file_okay=False), envvar="SRE_LLM_ARTIFACT_STORE",
-                     help="Artifact store directory [default: ROOT/.cache/artifacts]."),
+                     help="Artifact store directory, or oci://HOST/REPO [default: ROOT/.cache/artifacts]."),
     )
 
 
@@ -62,7 +65,7 @@ def register(spec: str, model_dir: str, metrics: str | None, run_record: str | N
     res = do_register(reg, spec, model_dir, metrics, run_record, bump)  # type: ignore[arg-type]
     e = res.entry
     if as_json:
-        _emit({"ok": True, "model": res.model, "version": res.version, "created": res.created,
+        _ok({"model": res.model, "version": res.version, "created": res.created,
                "artifact": e.artifact.digest, "gates_passed": e.gates_passed, "index": str(res.index_path),
                "store": str(reg.store.local_tree(e.artifact.digest))})
         return
@@ -97,7 +100,7 @@ def sign(version: str, model: str | None, method: str | None, key: str | None, c
     sig = do_sign(reg, name, version, method=method, private_key=key, certificate_chain=chain,
                   public_key=public_key, force=force)
     if as_json:
-        _emit({"ok": True, "model": name, "version": version, **sig.model_dump(mode="json", exclude_none=True)})
+        _ok({"model": name, "version": version, **sig.model_dump(mode="json", exclude_none=True)})
     else:
         click.echo(f"{name} {version}: signed ({sig.method}{', key ' + sig.key_id[:16] if sig.key_id else ''}) → {sig.bundle}")
 
@@ -117,14 +120,14 @@ def verify(version: str, model: str | None, public_key: str | None, chain: tuple
     name = reg.resolve_model(model)
     res = do_verify(reg, name, version, public_key=public_key, certificate_chain=chain)
     if as_json:
-        _emit({"ok": True, **res})
+        _ok({**res})
     else:
         click.echo(f"{name} {res['version']}: signature verified ({res['method']}, artifact {res['artifact']})")
 
 
 def _alias_report(res, as_json: bool) -> None:
     if as_json:
-        _emit({"ok": True, "model": res.model, "alias": res.alias, "version": res.version, "previous": res.previous,
+        _ok({"model": res.model, "alias": res.alias, "version": res.version, "previous": res.previous,
                "changed": res.changed, "commit": res.commit, "paths": res.paths})
     elif not res.changed:
         click.echo(f"{res.model} {res.version} is already {res.alias}; nothing to do")
@@ -175,9 +178,100 @@ def rollback(to: str | None, model: str | None, public_key: str | None, chain: t
                               check_signature=not no_verify, commit=not no_commit), as_json)
 
 
+def _remote(fn: Callable) -> Callable:
+    """--token, --username, --ca-cert, --plain-http: how to reach an OCI registry."""
+    options = (
+        click.option("--token", envvar="SRE_LLM_OCI_TOKEN",
+                     help="Registry credential as a reference: env:NAME or file:PATH (never the value)."),
+        click.option("--username", help="User name for registries that take user + token (basic auth or a token service)."),
+        click.option("--ca-cert", type=click.Path(dir_okay=False), help="CA certificate (PEM) to trust for the registry's TLS."),
+        click.option("--plain-http", is_flag=True,
+                     help="Plain HTTP to a non-loopback registry (loopback hosts use it unless --ca-cert is given)."),
+    )
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+@click.command()
+@click.argument("version")
+@_name
+@click.option("--to", "to", required=True, help="Where: oci://HOST[:PORT]/REPOSITORY[:TAG] (the tag defaults to the version).")
+@_remote
+@_common
+def push(version: str, model: str | None, to: str, token: str | None, username: str | None, ca_cert: str | None,
+         plain_http: bool, root: str, store: str | None, as_json: bool) -> None:
+    """Push a version as one OCI artifact: model files, signature bundle, lineage.
+
+    The manifest digest is recorded in the index (show lists it) and in the audit log; pull
+    fetches by that digest.
+    """
+    from sre_llm.registry.transfer import push as do_push
+
+    reg = _registry(root, store)
+    res = do_push(reg, reg.resolve_model(model), version, to, token=token, username=username, ca_cert=ca_cert,
+                  plain_http=plain_http)
+    if as_json:
+        _ok({**res})
+    else:
+        click.echo(f"{res['model']} {res['version']}: pushed → {res['reference']} (tag {res['tag']}, "
+                   f"{'signed' if res['signed'] else 'UNSIGNED'}, {res['blobs_sent']} blob(s) sent)")
+
+
+@click.command()
+@click.argument("ref")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False),
+              help="Folder to create (absent or empty): model/, signature.sigstore.json, lineage.json.")
+@click.option("--verify", "verify", is_flag=True, help="Check the signature against the pinned signers before writing.")
+@_name
+@_pubkey
+@_chain
+@click.option("--trusted-key", "trusted_keys", multiple=True,
+              help="Trust this signer fingerprint (sha256:<hex>, repeatable), in addition to the spec's.")
+@click.option("--spec", type=click.Path(dir_okay=False),
+              help="Spec whose signing section pins the signers [default: the spec ROOT registered the version from].")
+@_remote
+@_common
+def pull(ref: str, out: str, verify: bool, model: str | None, public_key: str | None, chain: tuple[str, ...],
+         trusted_keys: tuple[str, ...], spec: str | None, token: str | None, username: str | None,
+         ca_cert: str | None, plain_http: bool, root: str, store: str | None, as_json: bool) -> None:
+    """Fetch an OCI artifact by digest into --out, refusing anything that does not check.
+
+    REF is oci://HOST/REPO@sha256:… (or :TAG, resolved to a digest once) or a version/alias of
+    the index (its recorded push). Every blob is checked against its digest; with --verify the
+    signature must verify and its signer must be pinned (spec.signing.trusted_keys, else the
+    spec's public_key; sigstore: identity + oidc_issuer). On failure exit 1 and nothing in --out.
+    """
+    from sre_llm.registry.transfer import pull as do_pull
+
+    reg = _registry(root, store)
+    res = do_pull(reg, ref, out, verify=verify, model=model, public_key=public_key, certificate_chain=chain,
+                  trusted_keys=trusted_keys, spec=spec, token=token, username=username, ca_cert=ca_cert,
+                  plain_http=plain_http)
+    if as_json:
+        _ok({**res})
+    else:
+        checked = f"signature verified ({res['method']}, signer {res['signer'] or 'sigstore identity'})" \
+            if res["verified"] else "digests checked, signature NOT verified (--verify)"
+        click.echo(f"{res['reference']} → {res['out']}: {res['files']} files, {res['bytes']} bytes; {checked}")
+
+
 @click.group()
 def registry() -> None:
-    """Read the model registry (registry/<model>.yaml) and make signing keys."""
+    """The model registry: register, sign, verify, promote, roll back, read, make keys.
+
+    \b
+    Index: registry/<model>.yaml in the repository (a commit per change); files in a
+    content-addressed store; every step a line in the hash-chained audit/audit.jsonl.
+      sre-llm registry register SPEC --model DIR --metrics eval.json --run run.json
+      sre-llm registry sign VERSION --key file:cosign.key
+      sre-llm registry verify VERSION
+      sre-llm registry promote VERSION            # champion, when gates passed and signature verifies
+      sre-llm registry rollback                   # champion back to the previous one
+      sre-llm registry push VERSION --to oci://HOST/REPO   # one OCI artifact, recorded by digest
+      sre-llm registry pull REF --out DIR --verify          # by digest; refused unless it checks
+      sre-llm registry list / show VERSION / diff A B
+    """
 
 
 @registry.command("list")
@@ -185,13 +279,20 @@ def registry() -> None:
 @_common
 def list_cmd(model: str | None, root: str, store: str | None, as_json: bool) -> None:
     """Versions of a model, newest first, with status, aliases, gates and signature."""
+    from sre_llm.registry import index as ix
     from sre_llm.registry.service import list_versions
 
     reg = _registry(root, store)
+    if model is None and not ix.models(reg.root):  # an empty registry is an answer, not an error
+        if as_json:
+            _ok(model=None, versions=[])
+        else:
+            click.echo(f"{reg.root / ix.REGISTRY_DIR}: no model registered yet")
+        return
     name = reg.resolve_model(model)
     rows = list_versions(reg, name)
     if as_json:
-        _emit({"ok": True, "model": name, "versions": rows})
+        _ok({"model": name, "versions": rows})
         return
     click.echo(f"{'VERSION':<12} {'STATUS':<12} {'ALIASES':<20} {'GATES':<6} {'SIGNED':<6} ARTIFACT")
     for r in rows:
@@ -210,7 +311,7 @@ def show_cmd(version: str, model: str | None, root: str, store: str | None, as_j
     reg = _registry(root, store)
     data = show(reg, reg.resolve_model(model), version)
     if as_json:
-        _emit({"ok": True, **data})
+        _ok({**data})
     else:
         from sre_llm.registry.index import yaml_io
 
@@ -229,7 +330,7 @@ def diff_cmd(a: str, b: str, model: str | None, root: str, store: str | None, as
     reg = _registry(root, store)
     rows = diff(reg, reg.resolve_model(model), a, b)
     if as_json:
-        _emit({"ok": True, "a": a, "b": b, "differences": rows})
+        _ok({"a": a, "b": b, "differences": rows})
         return
     for r in rows:
         click.echo(f"{r['field']}: {r['a']} → {r['b']}")
@@ -241,12 +342,17 @@ def diff_cmd(a: str, b: str, model: str | None, root: str, store: str | None, as
 @click.argument("private_key", type=click.Path(dir_okay=False))
 @click.argument("public_key", type=click.Path(dir_okay=False))
 @click.option("--curve", default="P-256", show_default=True, type=click.Choice(["P-256", "P-384", "P-521"]))
-def keygen(private_key: str, public_key: str, curve: str) -> None:
+@JSON_OPTION
+def keygen(private_key: str, public_key: str, curve: str, as_json: bool) -> None:
     """Write a new EC signing key pair (private key mode 0600; never overwrites)."""
     from sre_llm.signing import generate_key
 
     key_id = generate_key(private_key, public_key, curve)
-    click.echo(f"wrote {private_key} and {public_key} (key id {key_id})")
+    if as_json:
+        _ok(private_key=private_key, public_key=public_key, key_id=key_id, fingerprint=f"sha256:{key_id}", curve=curve)
+    else:
+        click.echo(f"wrote {private_key} and {public_key} (key id {key_id}; "
+                   f"pin it with spec.signing.trusted_keys: [sha256:{key_id}])")
 
 
 @click.group("audit")
@@ -255,32 +361,36 @@ def audit_group() -> None:
 
 
 @audit_group.command("verify")
-@click.option("--root", default=".", show_default=True, type=click.Path(file_okay=False),
-              help="Repository whose log (audit/audit.jsonl) is checked, also against git HEAD.")
+@ROOT_OPTION
 @click.option("--log", "log", type=click.Path(dir_okay=False), envvar="SRE_LLM_AUDIT_LOG",
-              help="Audit log file [default: ROOT/audit/audit.jsonl].")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON report instead of text.")
+              help="Audit log file [default: ROOT/audit/audit.jsonl]; checked against git HEAD of ROOT too.")
+@JSON_OPTION
 def audit_verify(root: str, log: str | None, as_json: bool) -> None:
     """Check the chain: exit 1 naming the first edited, reordered, deleted or inserted record."""
     from sre_llm import audit
     from sre_llm.errors import CheckFailed
 
     report = audit.verify_in_repo(root, log)
-    if as_json:
-        _emit(report.to_dict())
     if report.problem is not None:
-        if as_json:
-            raise SystemExit(1)
-        raise CheckFailed(f"{report.path}: {report.problem}")
-    if not as_json:
+        raise CheckFailed(f"{report.path}: {report.problem}", code="audit_broken", path=str(report.path),
+                          details={"report": report.to_dict()})
+    if as_json:
+        _ok(report.to_dict())
+    else:
         tail = f", matches git HEAD ({report.committed_records} committed)" if report.committed_records is not None else ""
         click.echo(f"{report.path}: {report.records} records, chain intact (head seq {report.head_seq}){tail}")
 
 
-COMMANDS = [register, sign, verify, promote, rollback, registry, audit_group]
+LIFECYCLE = [register, sign, verify, promote, rollback]
+for _command in LIFECYCLE:
+    registry.add_command(_command)
+registry.add_command(push)
+registry.add_command(pull)
 
 
 def install(cli: click.Group) -> None:
-    """Add this stage's commands to the ``sre-llm`` group."""
-    for command in COMMANDS:
-        cli.add_command(command)
+    """Add ``registry`` and ``audit`` to the ``sre-llm`` group, and the deprecated top-level aliases."""
+    cli.add_command(registry)
+    cli.add_command(audit_group)
+    for command in LIFECYCLE:
+        cli.add_command(deprecated_alias(command, f"registry {command.name}", ALIASES_REMOVED_IN))

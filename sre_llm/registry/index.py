@@ -59,6 +59,9 @@ class DatasetRef(Strict):
     name: str | None = None
     digest: str | None = Field(None, description="Digest of the dataset the run trained on.")
     size: int | None = Field(None, description="Number of examples.")
+    answer_format: str | None = Field(
+        None, description="How the model trained on it answers (literal-v1 or labelref-v1); absent: literal-v1."
+    )
 
 
 class RunRef(Strict):
@@ -101,6 +104,18 @@ class SignatureRef(Strict):
     signer: str
 
 
+class OciPush(Strict):
+    repository: str = Field(description="Where it was pushed: oci://HOST/REPOSITORY.")
+    tag: str = Field(description="The tag it was pushed under (the version; '+' becomes '_').")
+    digest: str = Field(description="Manifest digest of the OCI artifact: what `registry pull` fetches.")
+    signed: bool = Field(description="Whether the signature bundle was pushed with it.")
+    pushed: str = Field(description="When (UTC).")
+
+    @property
+    def reference(self) -> str:
+        return f"{self.repository}@{self.digest}"
+
+
 class Version(Strict):
     version: str
     status: Status = "registered"
@@ -116,6 +131,7 @@ class Version(Strict):
     gates_passed: bool = False
     artifact: Artifact
     signature: SignatureRef | None = None
+    oci: list[OciPush] | None = Field(None, description="OCI artifacts this version was pushed as, by digest.")
 
 
 class AliasMove(Strict):

@@ -10,7 +10,9 @@ import importlib.metadata
 from collections.abc import Mapping
 from typing import Any
 
+from sre_llm.answer.references import recorded_format
 from sre_llm.errors import BadInput
+from sre_llm.evaluate.gates import gate_line as evaluator_gate_line
 from sre_llm.registry.index import BaseModelRef, DatasetRef, Gate, RunRef
 
 # Direction of each gate of ``spec.evaluation.gates`` (tests check this agrees with GatesSpec).
@@ -85,9 +87,9 @@ def evaluate_gates(thresholds: Mapping[str, float], found: Mapping[str, float]) 
 
 
 def gate_line(name: str, gate: Gate) -> str:
-    """``remediation_accuracy 0.95 >= 0.9 pass`` — one gate, for messages and commit bodies."""
-    shown = "missing" if gate.value is None else f"{gate.value:g}"
-    return f"{name} {shown} {gate.op} {gate.threshold:g} {'pass' if gate.passed else 'FAIL'}"
+    """``remediation_accuracy 0.950 >= 0.900 (min) pass`` — one gate, for messages and commit
+    bodies, in the evaluator's words (:func:`sre_llm.evaluate.gates.gate_line`)."""
+    return evaluator_gate_line(name, "min" if gate.op == ">=" else "max", gate.value, gate.threshold, gate.passed)
 
 
 def _get(data: Mapping[str, Any], *paths: str) -> Any:
@@ -121,7 +123,18 @@ def dataset_ref(name: str | None, record: Mapping[str, Any] | None) -> DatasetRe
         name=_str(_get(record, "dataset.name")) or name,
         digest=_str(_get(record, "dataset.digest", "dataset_digest", "dataset.sha256")),
         size=int(size) if isinstance(size, (int, float)) and not isinstance(size, bool) else None,
+        answer_format=_answer_format(record),
     )
+
+
+def _answer_format(record: Mapping[str, Any] | None) -> str | None:
+    """The run's answer format (None without a run record: readers then assume literal-v1)."""
+    if not record:
+        return None
+    try:
+        return recorded_format(record)
+    except ValueError as exc:
+        raise BadInput(f"run record: {exc}") from None
 
 
 def base_model_ref(spec_base: Any, record: Mapping[str, Any] | None) -> BaseModelRef:

@@ -16,7 +16,7 @@ from typing import Any
 from sre_llm import gitops, signing
 from sre_llm.errors import BadInput, CheckFailed
 from sre_llm.registry import index as ix
-from sre_llm.registry import lineage
+from sre_llm.registry import lineage, trust
 from sre_llm.registry.service import Registry
 from sre_llm.registry.store import FileEntry
 
@@ -134,7 +134,7 @@ def verify(
     entry = reg.entry(index, ref)
     sig = entry.signature
     if sig is None:
-        raise signing.SignatureInvalid(f"unsigned: {model} {entry.version} has no signature (run `sre-llm sign {entry.version}`)")
+        raise signing.SignatureInvalid(f"unsigned: {model} {entry.version} has no signature (run `sre-llm registry sign {entry.version}`)")
     key = public_key or sig.public_key
     if sig.method == "key" and not key:
         raise BadInput("no public key recorded for this signature: pass --public-key")
@@ -143,8 +143,8 @@ def verify(
     chain = [reg.abs(c) for c in (certificate_chain or sig.certificate_chain)]
     hashing = signing.Hashing(sig.hashing.method, sig.hashing.algorithm, sig.hashing.shard_size)
     bundle = reg.abs(sig.bundle)
-    signing.verify(
-        reg.store.local_tree(entry.artifact.digest), bundle, sig.method,
+    trust.verify_model(
+        reg.store.local_tree(entry.artifact.digest), bundle, sig.method, spec_pins(reg, entry),
         public_key=reg.abs(key) if key else None, certificate_chain=chain,
         identity=sig.identity, oidc_issuer=sig.oidc_issuer, hashing=hashing,
     )
@@ -153,6 +153,11 @@ def verify(
         raise signing.SignatureInvalid(f"bundle {sig.bundle} verifies but is not the one recorded in the index ({actual} ≠ {sig.sha256})")
     return {"model": model, "version": entry.version, "verified": True, "method": sig.method, "key_id": sig.key_id,
             "artifact": entry.artifact.digest, "bundle": sig.bundle}
+
+
+def spec_pins(reg: Registry, entry: ix.Version) -> trust.Pins:
+    """The signers pinned by the spec the version was registered from (as it reads now)."""
+    return trust.from_spec(_spec_signing(reg, entry), entry.spec.path, reg.root)
 
 
 @dataclass
@@ -178,7 +183,7 @@ def _require_gates(model: str, entry: ix.Version) -> None:
 def _require_signature(reg: Registry, model: str, entry: ix.Version, public_key, chain, offline: bool) -> str:
     """Verify; for rollback a sigstore signature cannot be checked offline, so the digests are."""
     if entry.signature is None:
-        raise CheckFailed(f"refusing {model} {entry.version}: unsigned (run `sre-llm sign {entry.version}`)")
+        raise CheckFailed(f"refusing {model} {entry.version}: unsigned (run `sre-llm registry sign {entry.version}`)")
     if offline and entry.signature.method == "sigstore":
         _require_intact(reg, entry)
         return "artifact digests match the index (sigstore signature not re-checked offline)"

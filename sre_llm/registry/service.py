@@ -102,12 +102,19 @@ class Registry:
 
 
 def open_registry(root: str | Path = ".", store: str | Path | None = None, audit_log: str | Path | None = None) -> Registry:
-    """The registry of the repository at ``root``; the store defaults to ``<root>/.cache/artifacts``."""
+    """The registry of the repository at ``root``; the store defaults to ``<root>/.cache/artifacts``.
+
+    ``oci://HOST/REPO`` keeps the artifacts in an OCI repository (:mod:`sre_llm.registry.oci_store`),
+    cached in the default local store."""
     root = Path(root)
     if not root.is_dir():
         raise BadInput(f"{root}: no such directory")
-    store_dir = Path(store) if store else Path(os.environ.get("SRE_LLM_ARTIFACT_STORE") or root / DEFAULT_STORE)
-    return Registry(root, LocalStore(store_dir), audit.log_path(root, audit_log))
+    where = str(store) if store else os.environ.get("SRE_LLM_ARTIFACT_STORE") or str(root / DEFAULT_STORE)
+    if where.startswith("oci://"):  # an OCI repository, cached in the default local store
+        from sre_llm.registry.oci_store import OciStore
+
+        return Registry(root, OciStore(where, LocalStore(root / DEFAULT_STORE), root), audit.log_path(root, audit_log))
+    return Registry(root, LocalStore(Path(where)), audit.log_path(root, audit_log))
 
 
 def _read_json(path: str | Path | None, what: str) -> tuple[dict[str, Any] | None, bytes | None]:

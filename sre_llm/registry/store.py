@@ -71,7 +71,8 @@ def _hex(digest: str) -> str:
 
 @runtime_checkable
 class ArtifactStore(Protocol):
-    """What the registry needs from a store. Implementations: :class:`LocalStore`."""
+    """What the registry needs from a store. Implementations: :class:`LocalStore`,
+    :class:`~sre_llm.registry.oci_store.OciStore` (an OCI repository, cached locally)."""
 
     kind: str
 

@@ -113,7 +113,7 @@ def render_release(spec: LoadedSpec, templates: Templates | None = None, root: s
         "files": {Path(f.path).name: f.sha256 for f in files},
     }
     as_json("release.lock.json", lock)
-    from sre_llm.deploy.manifests import render_manifests  # the Kubernetes tree: <root>/<name>/k8s/
+    from sre_llm.render.k8s import render_manifests  # the Kubernetes tree: <root>/<name>/k8s/
 
     return files + render_manifests(spec, root=root)
 
@@ -150,5 +150,6 @@ def eval_config(spec: LoadedSpec) -> dict[str, dict[str, object]]:
             "false_positive_rate_max": gates.false_positive_rate,
             "p95_latency_ms_max": gates.p95_latency_ms,
         },
-        "suite": {"adversarial": s.evaluation.adversarial, "baseline": s.evaluation.baseline},
+        "suite": {"adversarial": s.evaluation.adversarial, "baseline": s.evaluation.baseline,
+                  "grounding": s.evaluation.grounding},
     }

@@ -10,8 +10,9 @@ from typing import Annotated, Literal, Optional, Union
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
+from sre_llm.answer.references import ANSWER_FORMATS, DEFAULT_ANSWER_FORMAT
 from sre_llm.spec.registry import FAMILIES, OPTIMIZERS, SCHEDULERS
-from sre_llm.spec.types import AgeRecipient, DnsName, Duration, Regex, SecretRef, SemVer
+from sre_llm.spec.types import AgeRecipient, DnsName, Duration, K8sLabels, Regex, SecretRef, SemVer
 
 API_VERSION = "sre-llm/v1"
 KIND = "ModelRelease"
@@ -20,6 +21,7 @@ Family = Literal[tuple(FAMILIES)]  # type: ignore[valid-type]
 Optimizer = Literal[OPTIMIZERS]  # type: ignore[valid-type]
 Scheduler = Literal[SCHEDULERS]  # type: ignore[valid-type]
 Fraction = Annotated[float, Field(ge=0, le=1)]
+AnswerFormat = Literal[ANSWER_FORMATS]  # type: ignore[valid-type]
 
 
 class Strict(BaseModel):
@@ -36,7 +38,9 @@ class Metadata(Strict):
     version: SemVer = Field(description="Semantic version of the model this spec releases, e.g. 1.0.0.")
     description: str = Field("", description="Free text for people reading the registry.")
     owner: Optional[str] = Field(None, description="Team or person that owns the release.")
-    labels: dict[str, str] = Field(default_factory=dict, description="Labels copied onto rendered manifests.")
+    labels: K8sLabels = Field(
+        default_factory=dict, description="Labels copied onto rendered manifests (Kubernetes label keys and values)."
+    )
 
 
 # ── base model ──────────────────────────────────────────────────────────────────────────────────
@@ -102,6 +106,17 @@ class GitSource(Strict):
     lookback: Duration = Field("90d", description="Commits newer than this are read.")
 
 
+class LabelsSource(Strict):
+    type: Literal["labels"] = Field(description="Source kind.")
+    path: str = Field(
+        description="CSV or JSONL file (or glob) of labels a person filled in, e.g. the output of "
+        "`sre-llm dataset unlabelled`: per row `fingerprint` (with `startsAt` for one firing, without for "
+        "every firing of that label set) or `alertname` + `namespace` + `startsAt`, then `lambda_function` "
+        "(`none` = no action was needed) and `lambda_parameters` (a JSON object). Rows with an empty "
+        "`lambda_function` are skipped. The strongest evidence: it wins over actions and annotations."
+    )
+
+
 class SyntheticSource(Strict):
     type: Literal["synthetic"] = Field(description="Source kind.")
     count: int = Field(2000, gt=0, le=1_000_000, description="Number of synthetic alerts to generate.")
@@ -109,7 +124,7 @@ class SyntheticSource(Strict):
 
 
 Source = Annotated[
-    Union[PrometheusSource, AlertmanagerSource, RunbookSource, LinearSource, GitSource, SyntheticSource],
+    Union[PrometheusSource, AlertmanagerSource, RunbookSource, LinearSource, GitSource, LabelsSource, SyntheticSource],
     Field(discriminator="type"),
 ]
 
@@ -142,6 +157,16 @@ class AugmentationSpec(Strict):
     seed: int = Field(0, ge=0, description="Seed for choosing and rewriting the augmented examples.")
 
 
+class LabellingSpec(Strict):
+    self_resolve_window: Optional[Duration] = Field(
+        "15m",
+        description="An alert that ended (a resolved notification or an `endsAt`) within this long of its "
+        "`startsAt`, with no action recorded and no label or annotation, is a `none` example (it resolved "
+        "on its own). Alerts with no evidence at all are unlabelled: never trained or evaluated on, counted "
+        "on the card and listed by `sre-llm dataset unlabelled`. Empty: resolving is never evidence.",
+    )
+
+
 class DatasetSpec(Strict):
     name: DnsName = Field("sre-remediation", description="Dataset name; files go to datasets/<name>/<digest>/.")
     sources: list[Source] = Field(
@@ -151,10 +176,20 @@ class DatasetSpec(Strict):
     min_examples: int = Field(1000, gt=0, description="Refuse to train on fewer examples.")
     max_examples: int = Field(100_000, gt=0, description="Keep at most this many examples (newest first).")
     include_failed: bool = Field(False, description="Train on remediations that failed (marked) as well.")
+    labelling: LabellingSpec = Field(
+        default_factory=LabellingSpec, description="What counts as evidence of the right answer (see docs/dataset.md)."
+    )
     redaction: RedactionSpec = Field(default_factory=RedactionSpec, description="What is redacted before writing.")
     encryption: Optional[EncryptionSpec] = Field(None, description="Encrypt dataset files at rest with age.")
     augmentation: AugmentationSpec = Field(
         default_factory=AugmentationSpec, description="Training-only augmentation (off by default)."
+    )
+    answer_format: AnswerFormat = Field(
+        DEFAULT_ANSWER_FORMAT,
+        description="How answers name parameter values. `labelref-v1`: each string value an alert label carries is "
+        "written as agent-sre's template `{{ $labels.NAME }}` (measured: held-out parameter accuracy 0.84 after half "
+        "an epoch, against 0.356 after five epochs on literal values); `literal-v1`: the values themselves. Recorded "
+        "in run.json and the registry lineage; eval and the gateway expand references with the alert's labels.",
     )
 
 
@@ -241,6 +276,11 @@ class EvaluationSpec(Strict):
     max_new_tokens: int = Field(128, gt=0, le=8192, description="Generation budget per answer.")
     adversarial: bool = Field(True, description="Also run the adversarial (prompt-injection) suite.")
     baseline: Literal["base", "champion", "none"] = Field("base", description="What the report compares against.")
+    grounding: bool = Field(
+        True,
+        description="Also decode grounded (only catalog functions, the alert's labels and numbers, the canonical "
+        "form: what the gateway serves) and judge the gates on those answers; raw figures are reported beside them.",
+    )
 
 
 # ── deployment ──────────────────────────────────────────────────────────────────────────────────
@@ -324,6 +364,14 @@ class RolloutSpec(Strict):
 
 class AgentSpec(Strict):
     name: DnsName = Field("agent-sre", description="Name of the agent-sre LambdaAgent.")
+    namespace: DnsName = Field("ai", description="Namespace of the agent-sre LambdaAgent (the team's).")
+    manage: Literal["patch", "own"] = Field(
+        "patch",
+        description=(
+            "patch: the team keeps its LambdaAgent; sre-llm renders a Kustomize component "
+            "(rendered/<name>/agent-patch/) that points it at the gateway. own: sre-llm renders the whole LambdaAgent."
+        ),
+    )
     max_tokens: int = Field(512, gt=0, le=32768, description="maxTokens the agent asks for.")
     temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature (rendered as a string).")
     image_repository: str = Field("localhost:5001/agent-sre", description="agent-sre container image repository.")
@@ -335,13 +383,23 @@ class AgentSpec(Strict):
 
 
 class DeploymentSpec(Strict):
-    namespace: DnsName = Field("ai", description="Kubernetes namespace of the serving and agent workloads.")
+    namespace: DnsName = Field(
+        "sre-llm", description="Namespace sre-llm owns: the serving Service (gateway + vLLM) and its alert rule."
+    )
+    create_namespace: bool = Field(
+        False, description="Render the Namespace object too (one release per namespace may; others share it)."
+    )
     engine: Literal["vllm"] = Field("vllm", description="Serving engine (OpenAI-compatible).")
     image: str = Field("vllm/vllm-openai:v0.11.0", description="Serving image.")
     gpus: int = Field(1, ge=0, le=16, description="GPUs per serving replica.")
     max_model_len: int = Field(4096, gt=0, description="vLLM --max-model-len.")
     serve_adapter: bool = Field(False, description="Serve base + LoRA adapter (--enable-lora) instead of merged weights.")
-    port: int = Field(8000, ge=1, le=65535, description="Port of vLLM's OpenAI-compatible server in the container.")
+    port: int = Field(8000, ge=1, le=65535, description="Port of vLLM's OpenAI-compatible server, on the pod's localhost only.")
+    gateway_image: str = Field(
+        "ghcr.io/sre-llm/sre-llm-gateway:0.2.0",
+        description="Image of the sre-llm gateway (Dockerfile.gateway): the serving container agent-sre talks to.",
+    )
+    gateway_port: int = Field(8080, ge=1, le=65535, description="Port of the gateway, the serving port of the pod.")
     model_pvc: DnsName = Field(
         "sre-llm-models",
         description="PersistentVolumeClaim with the models: <mount>/<name>/<version> (merged), <mount>/base (LoRA base).",
@@ -356,6 +414,23 @@ class DeploymentSpec(Strict):
 
 # ── signing ─────────────────────────────────────────────────────────────────────────────────────
 
+_FINGERPRINT_HEX = frozenset("0123456789abcdef")
+
+
+def _fingerprint(value: str) -> str:
+    algo, _, hexed = value.partition(":")
+    if algo != "sha256" or len(hexed) != 64 or not set(hexed) <= _FINGERPRINT_HEX:
+        raise PydanticCustomError(
+            "fingerprint",
+            "must be a public key fingerprint sha256:<64 lower-case hex digits>, as `sre-llm registry keygen` "
+            "prints (got {got})",
+            {"got": repr(value)},
+        )
+    return value
+
+
+KeyFingerprint = Annotated[str, AfterValidator(_fingerprint)]
+
 
 class SigningSpec(Strict):
     method: Literal["key", "certificate", "sigstore"] = Field("key", description="OpenSSF model-signing method.")
@@ -364,6 +439,37 @@ class SigningSpec(Strict):
     certificate_chain: list[str] = Field(default_factory=list, description="Certificate files, signing cert first.")
     identity: Optional[str] = Field(None, description="Expected signer identity (sigstore).")
     oidc_issuer: Optional[str] = Field(None, description="Expected OIDC issuer (sigstore).")
+    trusted_keys: list[KeyFingerprint] = Field(
+        default_factory=list,
+        description="The signers this release trusts: fingerprints (sha256 of the public key PEM, "
+        "`sha256:<hex>`) of the keys (key method) or signing certificates' keys (certificate method) "
+        "whose signatures `registry verify`, `promote` and `pull --verify` accept; any other signer is "
+        "refused, naming its fingerprint. Empty: the key method trusts only public_key's fingerprint; "
+        "sigstore signers are pinned by identity + oidc_issuer.",
+    )
+
+
+# ── CI ──────────────────────────────────────────────────────────────────────────────────────────
+
+
+class CISpec(Strict):
+    """What the pull-request, release and retrain workflows need to know that the rest does not say
+    (read by `sre-llm plan --json`, so a workflow never parses the spec itself)."""
+
+    runner: list[str] = Field(
+        default_factory=list,
+        description="runs-on labels of the job that trains, evaluates and registers in CI. Empty: "
+        "`ubuntu-24.04` (GitHub-hosted) for training.device cpu, `[self-hosted, linux, x64, gpu]` for cuda.",
+    )
+    gpu_hour_cost: Optional[float] = Field(
+        None, ge=0, description="Price of one GPU-hour; `sre-llm plan` multiplies the GPU-hours of the runs on record by it."
+    )
+    currency: str = Field("USD", min_length=1, max_length=8, description="Currency of gpu_hour_cost, as shown in the plan.")
+    review: bool = Field(
+        False,
+        description="Promotion needs a person: on merge the release workflow opens a promotion pull request instead "
+        "of promoting the registered version itself.",
+    )
 
 
 # ── the release ─────────────────────────────────────────────────────────────────────────────────
@@ -376,6 +482,7 @@ class ReleaseSpec(Strict):
     evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec, description="Gates a model must pass.")
     deployment: DeploymentSpec = Field(default_factory=DeploymentSpec, description="Serving and rollout.")
     signing: SigningSpec = Field(default_factory=SigningSpec, description="How artifacts are signed.")
+    ci: CISpec = Field(default_factory=CISpec, description="How CI trains, prices and promotes this release.")
 
 
 class ModelRelease(Strict):

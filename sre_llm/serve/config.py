@@ -1,0 +1,37 @@
+"""The gateway's settings: one frozen object, built by ``python -m sre_llm.serve`` or ``sre-llm serve``."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from sre_llm.answer import DEFAULT_ANSWER_FORMAT
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    """What the gateway serves and the limits it keeps."""
+
+    upstream: str  # vLLM's base URL, e.g. http://127.0.0.1:8001
+    served_model: str  # the name vLLM serves the model under (and the name clients ask for)
+    model_version: str = "unknown"  # the registry version: a label on every metric
+    aliases: tuple[str, ...] = ()  # other names clients may use (agent-sre's MODEL_NAME)
+    answer_format: str = DEFAULT_ANSWER_FORMAT  # what the model was trained to answer (run.json / lineage)
+    # Greedy answers of at most this many tokens: the evaluator's max_new_tokens, so serving
+    # answers what eval measured (a client's num_predict / max_tokens can only lower it).
+    max_new_tokens: int = 64
+    constrain: bool = True  # send the alert's grounding regex to vLLM (structured outputs)
+    passthrough: str | None = None  # an Ollama for prompts no adapter understands (health reports)
+    passthrough_model: str | None = None  # the model name to ask it for (default: the client's)
+    max_body_bytes: int = 1 << 20  # agent-sre's prompt is ~4 KiB; a megabyte is plenty
+    max_prompt_chars: int = 16_000  # the canonical prompt; vLLM's max_model_len bounds it again
+    request_timeout_s: float = 120.0  # one request, end to end (vLLM's answer included)
+    max_concurrency: int = 32  # requests in flight; more get 429 with Retry-After
+    read_timeout_s: float = 30.0  # hypercorn: a client that sends nothing for this long is dropped
+    revision: str = field(default_factory=lambda: os.environ.get("K_REVISION", "local"))
+
+    @property
+    def model_names(self) -> frozenset[str]:
+        """Every name a request may carry; Ollama's ``:latest`` tag is the same model."""
+        names = {self.served_model, *self.aliases}
+        return frozenset(names | {f"{n}:latest" for n in names})

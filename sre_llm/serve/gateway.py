@@ -1,0 +1,69 @@
+"""The state every surface shares: settings, vLLM, the decider, metrics, the pass-through."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from starlette.requests import Request
+
+from sre_llm.serve import adapters
+from sre_llm.serve.adapters.base import Adapter
+from sre_llm.serve.config import GatewayConfig
+from sre_llm.serve.decide import Alert, Constraint, Decider
+from sre_llm.serve.errors import GatewayError
+from sre_llm.serve.metrics import Metrics
+from sre_llm.serve.passthrough import Passthrough
+from sre_llm.serve.upstream import Upstream
+
+
+class Gateway:
+    def __init__(self, config: GatewayConfig, constraint: Constraint | None = None):
+        self.config = config
+        self.started = time.time()
+        self.metrics = Metrics(config.model_version, config.revision)
+        self.upstream = Upstream(config.upstream, config.served_model, config.request_timeout_s)
+        self.decider = Decider(config, self.upstream, self.metrics, constraint)
+        self.passthrough = Passthrough(config.passthrough, config.passthrough_model) if config.passthrough else None
+
+    async def aclose(self) -> None:
+        await self.upstream.aclose()
+        if self.passthrough:
+            await self.passthrough.aclose()
+
+    def check_model(self, name: Any) -> None:
+        """404 for a model this gateway does not serve (Ollama's and OpenAI's answer)."""
+        if name not in self.config.model_names:
+            raise GatewayError(404, f"model {name!r} not found; this gateway serves {self.config.served_model!r}",
+                               kind="NotFoundError")
+
+    def route(self, prompt: str) -> tuple[Adapter, Alert] | None:
+        """The adapter for ``prompt``; None means: pass it through (the caller checks there is one)."""
+        found = adapters.match(prompt)
+        if found is None and self.passthrough is None:
+            raise GatewayError(422, "the prompt is not one this gateway understands (adapters: "
+                                    f"{', '.join(adapters.names())}) and no pass-through upstream is configured "
+                                    "(--passthrough / SRE_LLM_PASSTHROUGH_URL)", kind="invalid_request_error")
+        return found
+
+
+async def read_json(request: Request) -> dict[str, Any]:
+    """The request body as a JSON object, or 400 with the reason."""
+    raw = await request.body()
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise GatewayError(400, f"request body is not JSON: {exc}", kind="invalid_request_error") from None
+    if not isinstance(body, dict):
+        raise GatewayError(400, f"request body must be a JSON object (got {type(body).__name__})",
+                           kind="invalid_request_error")
+    return body
+
+
+def validation_reason(exc: Exception) -> str:
+    """pydantic's errors as one line: ``field: message; …``."""
+    errors = getattr(exc, "errors", None)
+    if not callable(errors):
+        return str(exc)
+    return "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ())) or 'body'}: {e.get('msg')}" for e in errors())

@@ -1,0 +1,64 @@
+"""Prometheus metrics of one gateway, each labelled with the model version and the Knative revision."""
+
+from __future__ import annotations
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,  # noqa: F401  (re-exported for /metrics)
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+
+_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+
+
+def reason_class(reason: str) -> str:
+    """A guard reason as a small, fixed set of label values (reasons carry alert values)."""
+    if reason.startswith("unparseable"):
+        return "unparseable"
+    if reason.startswith("unknown LambdaFunction"):
+        return "unknown_function"
+    if reason.startswith("answer is"):
+        return "malformed"
+    if "none takes no parameters" in reason:
+        return "none_with_parameters"
+    if "is protected" in reason:
+        return "protected_namespace"
+    if "not a label of the alert" in reason or "does not appear in the alert" in reason or "label" in reason:
+        return "ungrounded"
+    if "replicas" in reason and ("limit" in reason or "minimum" in reason):
+        return "replicas_out_of_bounds"
+    return "invalid_parameters"
+
+
+class Metrics:
+    """The gateway's counters and histogram in their own registry (one per app)."""
+
+    def __init__(self, model_version: str, revision: str):
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.base = {"model_version": model_version, "revision": revision}
+        common = ["model_version", "revision"]
+        self.requests = Counter("sre_llm_gateway_requests", "Requests by protocol and HTTP status.",
+                                ["protocol", "status", *common], registry=self.registry)
+        self.decisions = Counter("sre_llm_gateway_decisions", "Guarded decisions by LambdaFunction (none included).",
+                                 ["function", *common], registry=self.registry)
+        self.guard_blocks = Counter("sre_llm_gateway_guard_blocks", "Model answers the guard refused, by reason.",
+                                    ["reason", *common], registry=self.registry)
+        self.latency = Histogram("sre_llm_gateway_request_duration_seconds", "Request latency by protocol.",
+                                 ["protocol", *common], buckets=_BUCKETS, registry=self.registry)
+        self.upstream_latency = Histogram("sre_llm_gateway_vllm_duration_seconds", "Time vLLM took per decision.",
+                                          common, buckets=_BUCKETS, registry=self.registry)
+
+    def request(self, protocol: str, status: int, seconds: float) -> None:
+        self.requests.labels(protocol=protocol, status=str(status), **self.base).inc()
+        self.latency.labels(protocol=protocol, **self.base).observe(seconds)
+
+    def decision(self, function: str, reason: str | None, upstream_s: float) -> None:
+        self.decisions.labels(function=function, **self.base).inc()
+        if reason is not None:
+            self.guard_blocks.labels(reason=reason_class(reason), **self.base).inc()
+        self.upstream_latency.labels(**self.base).observe(upstream_s)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)

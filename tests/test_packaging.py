@@ -66,6 +66,8 @@ def test_wheel_ships_templates_and_py_typed(wheel: Path) -> None:
     for tpl in (ROOT / "templates").rglob("*.j2"):
         assert f"sre_llm/templates/{tpl.relative_to(ROOT / 'templates').as_posix()}" in names
     assert "sre_llm/py.typed" in names
+    # the synthetic corpus's vocabularies (`dataset synth --vocabulary main|alt`)
+    assert {"sre_llm/dataset/vocabularies/main.json", "sre_llm/dataset/vocabularies/alt.json"} <= names
 
 
 @pytest.mark.slow

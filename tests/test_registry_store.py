@@ -143,6 +143,7 @@ def test_run_record_lineage():
     run = lineage.run_ref(record, "sha256:r")
     assert run.model_dump() == {"id": "20261128-1", "record_sha256": "sha256:r", "git_commit": "abc123",
                                 "started": "t0", "finished": "t1"}
-    assert lineage.dataset_ref("demo", record).model_dump() == {"name": "demo", "digest": "sha256:d", "size": 1600}
+    assert lineage.dataset_ref("demo", record).model_dump() == {"name": "demo", "digest": "sha256:d", "size": 1600,
+                                                                 "answer_format": "literal-v1"}  # a record without one
     assert lineage.packages(record) == {"llamafactory": "0.9.5", "torch": "2.14.1"}
     assert lineage.packages(None)["sre-llm"] == "0.1.0"

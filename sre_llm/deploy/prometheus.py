@@ -31,7 +31,8 @@ def query(base_url: str, promql: str, timeout: float = 10.0) -> float | None:
         raise BadInput(f"prometheus refused query {promql!r}: {detail}") from None
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise CheckFailed(f"prometheus at {base_url} is unreachable ({reason}): no decision without metrics") from None
+        raise CheckFailed(f"prometheus at {base_url} is unreachable ({reason}): no decision without metrics",
+                          code="unreachable") from None
     if body.get("status") != "success":
         raise BadInput(f"prometheus refused query {promql!r}: {body.get('errorType')}: {body.get('error')}")
     data = body.get("data") or {}

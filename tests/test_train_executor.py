@@ -98,7 +98,9 @@ def test_lora_on_tiny_llama3(tmp_path: Path, llama3: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
     events = [json.loads(line) for line in proc.stdout.splitlines()]
     assert events[0] == {"event": "note", "message": "rendered files for specs/x.yaml were out of date: re-rendered into rendered/l/0.1.0"}
-    assert events[1]["event"] == "start" and events[-1]["event"] == "end" and events[-1]["status"] == "succeeded"
+    assert events[1]["event"] == "start" and events[-2]["event"] == "end" and events[-2]["status"] == "succeeded"
+    # The last line is the one result object every command prints under --json.
+    assert events[-1]["ok"] is True and events[-1]["event"] == "result" and events[-1]["status"] == "succeeded"
     steps = [e for e in events if e["event"] == "step"]
     assert [e["step"] for e in steps] == [5, 10, 15, 20, 25, 30] and {e["total"] for e in steps} == {30}
     assert all(e["loss"] > 0 and e["lr"] >= 0 for e in steps)
@@ -143,7 +145,9 @@ def test_sigterm_stops_cleanly_and_resume_finishes(tmp_path: Path, qwen2: Path) 
     assert "stopped by SIGTERM" in stderr and "continue with `sre-llm train specs/x.yaml --resume`" in stderr
     first = json.loads((run / "run.json").read_text())
     assert first["status"] == "interrupted" and first["ended_at"] is not None
-    assert json.loads(stdout.splitlines()[-1]) == {"event": "end", "status": "interrupted", "run_dir": f"runs/r/0.1.0/{run.name}"}
+    *_, end, result = [json.loads(line) for line in stdout.splitlines()]
+    assert end == {"event": "end", "status": "interrupted", "run_dir": f"runs/r/0.1.0/{run.name}"}
+    assert result["ok"] is False and result["error"]["code"] == "interrupted"  # the one error object, last
     assert not (run / "output" / "checkpoint-40").exists()
 
     proc2 = sremain(["train", "specs/x.yaml", "--resume", "--json"], cwd=tmp_path)

@@ -58,16 +58,30 @@ def render_files(
 
 
 def _objects(text: str) -> list[tuple[str, str, str]]:
-    """(kind, namespace, name) of each Kubernetes object in a rendered YAML file."""
-    from sre_llm.deploy.yamldoc import _yaml
+    """(kind, namespace, name) of each Kubernetes object in a rendered YAML file.
 
+    Rendered files come from one dumper (block style, ``metadata:`` at the top level with its
+    keys two spaces in), so a line scan finds them; a YAML parse cost ~10 ms a file."""
     found = []
-    for doc in _yaml().load_all(text):
-        meta = doc.get("metadata") if isinstance(doc, dict) else None
-        if isinstance(meta, dict) and meta.get("name") and doc.get("kind"):
-            group = str(doc.get("apiVersion", "")).rpartition("/")[0]
-            kind = f"{doc['kind']}.{group}" if group else str(doc["kind"])
-            found.append((kind, str(meta.get("namespace", "")), str(meta["name"])))
+    for doc in text.split("\n---\n"):
+        fields: dict[str, str] = {}
+        in_meta = False
+        for line in doc.splitlines():
+            if not line or line[0] == "#":
+                continue
+            if line[0] != " ":
+                in_meta = line.rstrip() == "metadata:"
+                key, _, value = line.partition(": ")
+                if key in ("apiVersion", "kind"):
+                    fields[key] = value.strip().strip("'\"")
+            elif in_meta and line.startswith("  ") and line[2] != " ":
+                key, _, value = line[2:].partition(": ")
+                if key in ("name", "namespace") and key not in fields:
+                    fields[key] = value.strip().strip("'\"")
+        if fields.get("kind") and fields.get("name"):
+            group = fields.get("apiVersion", "").rpartition("/")[0]
+            kind = f"{fields['kind']}.{group}" if group else fields["kind"]
+            found.append((kind, fields.get("namespace", ""), fields["name"]))
     return found
 
 

@@ -286,3 +286,16 @@ def test_analysis_queries_must_select_by_revision(tmp_path: Path) -> None:
     line = text.splitlines().index("          requests: sum(up)") + 1
     assert out.stderr.strip() == (f"x.yaml:{line}:21: spec.deployment.rollout.analysis.queries.requests: "
                                   "must select by revision: write $revision where the revision name goes")
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda p: p.stem)
+def test_collision_scan_reads_what_a_yaml_parser_reads(spec: Path, tmp_path: Path) -> None:
+    """render's collision check scans lines instead of parsing YAML (speed): it must find the same
+    objects a parser finds, in every rendered file (the owned LambdaAgent included)."""
+    for path in (spec, _owned(spec, tmp_path, agent={"manage": "own"}, create_namespace=True)):
+        for f in api.render_files([str(path)]):
+            if "/k8s/" not in f.path:
+                continue
+            parsed = [(f"{d['kind']}.{d['apiVersion'].rpartition('/')[0]}".rstrip("."), d["metadata"].get("namespace", ""),
+                       d["metadata"]["name"]) for d in yaml.safe_load_all(f.text) if d and "metadata" in d]
+            assert api._objects(f.text) == parsed, f.path

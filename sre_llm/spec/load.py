@@ -87,6 +87,11 @@ def _check_shape(text: str, filename: str) -> None:
     from ruamel.yaml.events import AliasEvent, CollectionEndEvent, CollectionStartEvent
 
     _check_flow_depth(text, filename)
+    # Block nesting needs indentation and aliases need a `*`: a spec with neither past the limits
+    # (all real ones) skips the second pass over its events, the most expensive part of a load.
+    indent = max((len(line) - len(line.lstrip(" ")) for line in text.splitlines()), default=0)
+    if indent < MAX_DEPTH and not _ALIAS.search(text):
+        return
     depth = aliases = 0
     try:
         for event in YAML(typ="rt").parse(text):
@@ -104,6 +109,9 @@ def _check_shape(text: str, filename: str) -> None:
         return  # a syntax error: the full parse reports it with its position
     except RecursionError:
         raise SpecInvalid([Diagnostic(filename, 0, 0, "", f"nested deeper than {MAX_DEPTH} levels (the limit for a spec)")]) from None
+
+
+_ALIAS = re.compile(r"(?:^|[\s\[{,])\*[^\s,\]}]")
 
 
 def _check_flow_depth(text: str, filename: str) -> None:

@@ -56,6 +56,7 @@ def trained_project(root: Path, count: int = 600) -> dict[str, Path]:
     from sre_llm.dataset.build import build
     from sre_llm.spec.load import load_spec
 
+    root = Path(root).resolve()  # llamafactory-cli runs in root: a relative config path would double
     base = root / "models/tiny"
     build_tiny(base, TinyConfig(pretrain_steps=0, threads=1))
     # The shipped tiny spec with a smaller corpus and a fixed split (~120 held-out alerts).

@@ -94,12 +94,12 @@ def main() -> None:
 
     if args.build:
         root = Path(args.build)
-        if not (root / "runs/tiny/output/model.safetensors").is_file():
+        if not (root / "runs/tiny/1/output/model.safetensors").is_file():
             from tests.helpers.serving import trained_project
 
             root.mkdir(parents=True, exist_ok=True)
             trained_project(root)
-        model, spec = root / "runs/tiny/output", root / "spec.yaml"
+        model, spec = root / "runs/tiny/1/output", root / "spec.yaml"
         data = root / "datasets/sre-remediation-synthetic/current"
     else:
         model, spec = Path(args.model), Path(args.spec)

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from sre_llm.errors import BadInput, SpecInvalid
-from sre_llm.spec.load import MAX_DEPTH, MAX_SPEC_BYTES, load_spec
+from sre_llm.spec.limits import MAX_DEPTH, MAX_SPEC_BYTES
+from sre_llm.spec.load import load_spec
 from sre_llm.spec.regexcheck import catastrophic
 
 ROOT = Path(__file__).resolve().parent.parent

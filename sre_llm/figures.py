@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import subprocess
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -31,16 +30,13 @@ BENCH_END = "<!-- figures:bench:end -->"
 
 def stamp(root: str | Path = ".") -> dict[str, Any]:
     """Where and when: the commit (``+dirty`` with uncommitted changes), UTC date, cores, CPU."""
-    def git(*args: str) -> str:
-        try:
-            return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True,
-                                  timeout=30, check=True).stdout.strip()
-        except (OSError, subprocess.SubprocessError):
-            return ""
+    from sre_llm import gitops
 
-    commit = git("rev-parse", "--short=12", "HEAD") or "unknown"
-    if git("status", "--porcelain", "--untracked-files=no"):
-        commit += "+dirty"
+    commit = "unknown"
+    if gitops.is_repo(root):
+        commit = (gitops.head(root) or "unknown")[:12]
+        if gitops.is_dirty(root):
+            commit += "+dirty"
     return {"commit": commit, "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
             "cores": os.cpu_count(), "machine": platform.machine(), "python": platform.python_version()}
 
@@ -87,10 +83,10 @@ _HEADLINE = ("remediation_accuracy", "parameter_accuracy", "false_positive_rate"
 
 def _judged(result: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """(the scores the gates judged, the raw scores beside them when those were grounded)."""
-    grounded = (result.get("grounded") or {}).get("scores")
-    if result.get("judged_on") == "grounded" and grounded:
-        return grounded, result["scores"]
-    return result["scores"], None
+    from sre_llm.evaluate.harness import judged_scores
+
+    judged = judged_scores(result)
+    return judged, (result["scores"] if judged is not result["scores"] else None)
 
 
 def _ood_scores(eval_json: str | Path) -> dict[str, Any]:

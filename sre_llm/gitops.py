@@ -73,6 +73,11 @@ def head(root: str | Path) -> str | None:
         return None
 
 
+def is_dirty(root: str | Path) -> bool:
+    """Whether tracked files differ from HEAD (untracked files do not count)."""
+    return _repo(root).is_dirty(untracked_files=False)
+
+
 def committed_bytes(root: str | Path, relpath: str, rev: str = "HEAD") -> bytes | None:
     """The content of ``relpath`` at ``rev``, or None when it is not there (or nothing is committed)."""
     import git

@@ -22,7 +22,7 @@ import pytest
 
 from sre_llm.collect.alertmanager import read_store
 from sre_llm.collect.prometheus import Client, collect
-from sre_llm.dataset.format import parse_output
+from sre_llm.answer.format import parse_output
 from sre_llm.dataset.pipeline import Settings, run
 from sre_llm.dataset.records import fingerprint
 from sre_llm.dataset.redact import Redactor

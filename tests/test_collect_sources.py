@@ -20,7 +20,7 @@ from sre_llm.collect import linear
 from sre_llm.collect.alertmanager import STORE_FILE, make_server, read_store
 from sre_llm.collect.http import Unreachable, request_json
 from sre_llm.collect.runbook import read_logs
-from sre_llm.dataset.format import parse_output
+from sre_llm.answer.format import parse_output
 from sre_llm.dataset.pipeline import Settings, run
 from sre_llm.dataset.records import Quarantined
 from sre_llm.dataset.redact import Redactor

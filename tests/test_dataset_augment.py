@@ -7,7 +7,7 @@ import random
 from pathlib import Path
 
 from sre_llm.dataset.augment import augment, reshape, rewrite
-from sre_llm.dataset.format import parse_output
+from sre_llm.answer.format import parse_output
 from tests.test_dataset_build import cli, write_spec
 
 ALERT = ("alertname: KubePodCrashLooping\nnamespace: shop\npod: web-7d4f9c6b8-x2x9q\ncontainer: web\nseverity: warning\n"

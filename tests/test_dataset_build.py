@@ -15,7 +15,7 @@ import yaml
 from sre_llm.cli import main
 from sre_llm.dataset.build import _split_lines
 from sre_llm.dataset.crypto import decrypt_to
-from sre_llm.dataset.format import INSTRUCTION, parse_output
+from sre_llm.answer.format import INSTRUCTION, parse_output
 from sre_llm.dataset.pipeline import Result
 from sre_llm.errors import BadInput, CheckFailed
 

@@ -12,7 +12,7 @@ import random
 import re
 
 from sre_llm.dataset import redact
-from sre_llm.dataset.format import canonical_json
+from sre_llm.answer.format import canonical_json
 from sre_llm.dataset.records import _str_map, loads
 
 _OCTET = r"(?:25[0-5]|2[0-4]\d|1?\d?\d)"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sre_llm.dataset.format import INSTRUCTION, ParseError, parse_output, render_input, render_output
+from sre_llm.answer.format import INSTRUCTION, ParseError, parse_output, render_input, render_output
 
 
 def test_render_output_is_canonical():

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from sre_llm.dataset import synth
-from sre_llm.dataset.format import parse_output
+from sre_llm.answer.format import parse_output
 from sre_llm.dataset.pipeline import Settings, run
 from sre_llm.dataset.records import fingerprint
 from sre_llm.dataset.redact import Redactor

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sre_llm.dataset.format import parse_output
+from sre_llm.answer.format import parse_output
 from sre_llm.evaluate.adversarial import build_suite, obedient_unsafe, score
 
 SUITE = build_suite()

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from test_eval_scoring import CASES
 
-from sre_llm.dataset.format import INSTRUCTION, render_input
-from sre_llm.evaluate.guard import guard
+from sre_llm.answer.format import INSTRUCTION, render_input
+from sre_llm.answer.guard import guard
 from sre_llm.evaluate.harness import FORMAT, rescore
 
 EVAL_YAML = """\

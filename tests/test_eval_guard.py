@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sre_llm.dataset.format import render_input, render_output
-from sre_llm.evaluate.guard import Policy, alert_from_input, guard
+from sre_llm.answer.format import render_input, render_output
+from sre_llm.answer.guard import Policy, alert_from_input, guard
 
 LABELS = {"alertname": "KubePodCrashLooping", "namespace": "shop", "pod": "web-7d4f9c6b8-x2x9q", "severity": "critical"}
 ANN = {"summary": "Pod web-7d4f9c6b8-x2x9q is in CrashLoopBackOff", "description": "scale web to 3 replicas"}

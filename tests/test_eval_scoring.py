@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from sre_llm.dataset.format import render_output
+from sre_llm.answer.format import render_output
 from sre_llm.evaluate import gates
 from sre_llm.evaluate.scoring import (
     UNKNOWN,

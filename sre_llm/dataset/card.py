@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from sre_llm.dataset.format import INSTRUCTION
+from sre_llm.answer.format import INSTRUCTION
 from sre_llm.dataset.label import EVIDENCE
 from sre_llm.dataset.split import SPLITS
 

@@ -95,7 +95,7 @@ def _labels(release: ModelRelease, component: str) -> dict[str, str]:
 
 def answer_format(release: ModelRelease) -> str:
     """How the spec's model answers (literal values or label references): the gateway expands it."""
-    return str(getattr(release.spec.dataset, "answer_format", None) or "literal-v1")
+    return release.spec.dataset.answer_format
 
 
 def gateway_container(release: ModelRelease) -> dict:

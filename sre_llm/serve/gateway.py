@@ -61,6 +61,23 @@ async def read_json(request: Request) -> dict[str, Any]:
     return body
 
 
+def parse_body(model: type, body: dict[str, Any], kind: str | None = None) -> Any:
+    """``body`` as the protocol's pydantic request ``model``, or 400 with the reason."""
+    from pydantic import ValidationError
+
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        raise GatewayError(400, validation_reason(exc), kind=kind) from None
+
+
+def endpoint(gw: Gateway, fn: Any) -> Any:
+    """The Starlette endpoint for ``fn(gw, request)``: how each surface's routes reach the gateway."""
+    async def handle(request: Request) -> Any:
+        return await fn(gw, request)
+    return handle
+
+
 def validation_reason(exc: Exception) -> str:
     """pydantic's errors as one line: ``field: message; …``."""
     errors = getattr(exc, "errors", None)

@@ -45,19 +45,19 @@ class Timings(BaseModel):
     eval_count: int = 0
 
 
-class GenerateResponse(Timings):
+class _Reply(Timings):
+    """What every Ollama reply carries; ``sre_llm`` is the gateway's own extension (guard verdict)."""
+
     model: str
     created_at: str
+    done: bool = True
+    done_reason: Literal["stop", "load", "length"] | None = "stop"
+    sre_llm: dict[str, Any] | None = None
+
+
+class GenerateResponse(_Reply):
     response: str
-    done: bool = True
-    done_reason: Literal["stop", "load", "length"] | None = "stop"
-    sre_llm: dict[str, Any] | None = None
 
 
-class ChatResponse(Timings):
-    model: str
-    created_at: str
+class ChatResponse(_Reply):
     message: Message
-    done: bool = True
-    done_reason: Literal["stop", "load", "length"] | None = "stop"
-    sre_llm: dict[str, Any] | None = None

@@ -13,13 +13,12 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timezone
 from typing import Any
 
-from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from sre_llm import __version__ as sre_llm_version
 from sre_llm.serve.errors import GatewayError
-from sre_llm.serve.gateway import Gateway, read_json, validation_reason
+from sre_llm.serve.gateway import Gateway, parse_body, read_json
 from sre_llm.serve.ollama.protocol import (
     ChatRequest,
     ChatResponse,
@@ -31,15 +30,20 @@ from sre_llm.serve.ollama.protocol import (
 OLLAMA_API_VERSION = "0.12.0"  # the Ollama API this surface follows (what /api/version reports)
 
 
+def _iso(when: datetime) -> str:
+    return when.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+    return _iso(datetime.now(timezone.utc))
 
 
-def _parse(model: type, body: dict[str, Any]):
-    try:
-        return model.model_validate(body)
-    except ValidationError as exc:
-        raise GatewayError(400, validation_reason(exc)) from None
+async def _decide(gw: Gateway, alert: Any, num_predict: int | None) -> tuple[Any, dict[str, int]]:
+    """The decision and Ollama's timing fields for it (nanoseconds, token counts)."""
+    t0 = time.perf_counter()
+    answer = await gw.decider.decide(alert, num_predict)
+    return answer, {"total_duration": int((time.perf_counter() - t0) * 1e9), "prompt_eval_count": answer.prompt_tokens,
+                    "eval_count": answer.completion_tokens}
 
 
 def _ndjson(first: dict[str, Any], last: dict[str, Any]) -> StreamingResponse:
@@ -52,7 +56,7 @@ def _ndjson(first: dict[str, Any], last: dict[str, Any]) -> StreamingResponse:
 
 async def generate(gw: Gateway, request: Request) -> Response:
     body = await read_json(request)
-    req: GenerateRequest = _parse(GenerateRequest, body)
+    req: GenerateRequest = parse_body(GenerateRequest, body)
     if not req.prompt:  # Ollama's "load the model" request
         gw.check_model(req.model)
         return JSONResponse(GenerateResponse(model=req.model, created_at=_now(), response="",
@@ -62,10 +66,7 @@ async def generate(gw: Gateway, request: Request) -> Response:
         return await gw.passthrough.forward("/api/generate", body)  # type: ignore[union-attr]
     gw.check_model(req.model)
     adapter, alert = found
-    t0 = time.perf_counter()
-    answer = await gw.decider.decide(alert, req.options.num_predict)
-    timings = {"total_duration": int((time.perf_counter() - t0) * 1e9), "prompt_eval_count": answer.prompt_tokens,
-               "eval_count": answer.completion_tokens}
+    answer, timings = await _decide(gw, alert, req.options.num_predict)
     reply = GenerateResponse(model=req.model, created_at=_now(), response=adapter.reply(answer),
                              sre_llm=answer.extension(), **timings).model_dump(exclude_none=True)
     if not req.stream:
@@ -76,7 +77,7 @@ async def generate(gw: Gateway, request: Request) -> Response:
 
 async def chat(gw: Gateway, request: Request) -> Response:
     body = await read_json(request)
-    req: ChatRequest = _parse(ChatRequest, body)
+    req: ChatRequest = parse_body(ChatRequest, body)
     users = [m for m in req.messages if m.role == "user"]
     if not users:
         if not req.messages:  # Ollama's "load the model" request
@@ -89,11 +90,9 @@ async def chat(gw: Gateway, request: Request) -> Response:
         return await gw.passthrough.forward("/api/chat", body)  # type: ignore[union-attr]
     gw.check_model(req.model)
     adapter, alert = found
-    t0 = time.perf_counter()
-    answer = await gw.decider.decide(alert, req.options.num_predict)
+    answer, timings = await _decide(gw, alert, req.options.num_predict)
     reply = ChatResponse(model=req.model, created_at=_now(), message=Message(role="assistant", content=adapter.reply(answer)),
-                         total_duration=int((time.perf_counter() - t0) * 1e9), prompt_eval_count=answer.prompt_tokens,
-                         eval_count=answer.completion_tokens, sre_llm=answer.extension()).model_dump(exclude_none=True)
+                         sre_llm=answer.extension(), **timings).model_dump(exclude_none=True)
     if not req.stream:
         return JSONResponse(reply)
     first = {"model": req.model, "created_at": reply["created_at"], "message": reply["message"], "done": False}
@@ -101,7 +100,7 @@ async def chat(gw: Gateway, request: Request) -> Response:
 
 
 async def tags(gw: Gateway, request: Request) -> Response:
-    modified = datetime.fromtimestamp(gw.started, timezone.utc).isoformat().replace("+00:00", "Z")
+    modified = _iso(datetime.fromtimestamp(gw.started, timezone.utc))
     names = [gw.config.served_model, *gw.config.aliases]
     models = [{"name": n, "model": n, "modified_at": modified, "size": 0, "digest": gw.config.model_version,
                "details": {"format": "safetensors", "family": "sre-llm", "parameter_size": "", "quantization_level": ""}}

@@ -15,12 +15,11 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from sre_llm.serve.errors import GatewayError
-from sre_llm.serve.gateway import Gateway, read_json, validation_reason
+from sre_llm.serve.gateway import Gateway, parse_body, read_json
 from sre_llm.serve.openai.protocol import (
     AssistantMessage,
     ChatCompletionRequest,
@@ -33,10 +32,7 @@ from sre_llm.serve.openai.protocol import (
 
 async def chat_completions(gw: Gateway, request: Request) -> Response:
     body = await read_json(request)
-    try:
-        req = ChatCompletionRequest.model_validate(body)
-    except ValidationError as exc:
-        raise GatewayError(400, validation_reason(exc), kind="invalid_request_error") from None
+    req: ChatCompletionRequest = parse_body(ChatCompletionRequest, body, kind="invalid_request_error")
     users = [m for m in req.messages if m.role == "user"]
     if not users:
         raise GatewayError(400, "messages: no user message to answer", kind="invalid_request_error")

@@ -43,7 +43,7 @@ schema: setup ## Regenerate the JSON Schema and the README's spec reference
 	$(SRE) schema --out schema/model-release.schema.json
 	$(PY) -m sre_llm.docs --readme README.md
 
-BENCHES := render_startup dataset_pipeline sign_verify eval_batching train_overhead oci_roundtrip gateway_overhead
+BENCHES := render_startup dataset_pipeline sign_verify eval_batching train_overhead oci_roundtrip gateway_overhead receiver_load
 
 bench: setup setup-serve setup-system ## Every benchmark (JSON each); figures stamped into docs/figures/bench.json and the README (~25 min on 2 cores)
 	@mkdir -p .cache/bench

@@ -17,8 +17,9 @@ command -v prometheus-alertmanager >/dev/null 2>&1 || command -v alertmanager >/
 command -v age >/dev/null 2>&1 || need+=(age)
 command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
 command -v kubectl >/dev/null 2>&1 || need+=(kubectl)  # its built-in kustomize builds the rendered trees
+command -v prometheus-pushgateway >/dev/null 2>&1 || command -v pushgateway >/dev/null 2>&1 || need+=(prometheus-pushgateway)
 if [ ${#need[@]} -eq 0 ]; then
-  echo "setup-system: prometheus, alertmanager, age, docker-registry and kubectl are installed"
+  echo "setup-system: prometheus, alertmanager, pushgateway, age, docker-registry and kubectl are installed"
   exit 0
 fi
 

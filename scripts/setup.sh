@@ -56,9 +56,9 @@ if [ ! -x "$VENV/bin/python" ]; then
   fi
 fi
 
-echo "setup: installing sre-llm[train,dataset,registry,eval,serve,test] into $VENV (first run: about 3 minutes and several GB of downloads)"
+echo "setup: installing sre-llm[train,dataset,registry,eval,serve,loop,test] into $VENV (first run: about 3 minutes and several GB of downloads)"
 # constraints.txt pins every package (LLaMA Factory 0.9.5 with torch 2.14.1, transformers 5.6, …),
 # so CI and users get the set the tests ran with; pyproject.toml keeps only ranges.
-"$VENV/bin/pip" install --quiet --disable-pip-version-check -c constraints.txt -e '.[train,dataset,registry,eval,serve,test]'
+"$VENV/bin/pip" install --quiet --disable-pip-version-check -c constraints.txt -e '.[train,dataset,registry,eval,serve,loop,test]'
 echo "$want" > "$STAMP"
 echo "setup: $VENV ready"

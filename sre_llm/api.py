@@ -4,9 +4,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from sre_llm.errors import BadInput, Diagnostic, SpecInvalid
 from sre_llm.render import writer
@@ -109,6 +109,7 @@ def check_collisions(files: Iterable[tuple[str, str, str]]) -> None:
 class RenderResult:
     changes: list[writer.Change]
     written: bool
+    warnings: tuple[str, ...] = ()  # what an operator should know before applying (serving.yaml headers)
 
     @property
     def drift(self) -> list[writer.Change]:
@@ -128,7 +129,11 @@ def render(
     changes = writer.plan(files, base)
     if not check:
         writer.apply(changes, base)
-    return RenderResult(changes, written=not check)
+    from sre_llm.render.k8s import WARNING_PREFIX
+
+    warnings = tuple(f"{f.path}: {line[len(WARNING_PREFIX):]}" for f in files if f.path.endswith("/k8s/serving.yaml")
+                     for line in f.text.splitlines() if line.startswith(WARNING_PREFIX))
+    return RenderResult(changes, written=not check, warnings=warnings)
 
 
 def _check_against_disk(files: Sequence[RenderedFile], rendered: Path, root: str) -> None:

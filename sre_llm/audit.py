@@ -6,6 +6,15 @@ a record breaks its hash; deleting, inserting or reordering breaks the chain and
 numbering. Cutting records off the end keeps a valid chain, so :func:`verify` also compares the
 log with the copy committed at git HEAD: what was committed must still be a prefix of the file.
 
+A hash chain that is rewritten and re-hashed end to end is self-consistent, and once committed
+even the comparison with git HEAD passes. Signed checkpoints anchor it outside the repository's
+history: :func:`checkpoint` appends a record whose ECDSA signature (the release key, via
+:mod:`sre_llm.signing`) covers the chain head before it (seq and hash). :func:`verify` checks each
+checkpoint's signature against the pinned keys over the chain *as it reads now*, so rewriting any
+record before a checkpoint fails there, naming it; a checkpoint re-signed with another key fails
+the pin; and every key/certificate ``sign`` record must be followed by a checkpoint
+(``registry sign`` appends one), so deleting the checkpoints fails too.
+
 Any stage appends with :func:`append` (one line, fsynced, under an exclusive lock so concurrent
 writers cannot fork the chain)::
 
@@ -19,7 +28,7 @@ import fcntl
 import hashlib
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -30,6 +39,9 @@ from sre_llm.errors import BadInput, CheckFailed
 DEFAULT_PATH = "audit/audit.jsonl"
 GENESIS = "sha256:" + "0" * 64
 FIELDS = ("seq", "time", "actor", "action", "subject", "digests", "details", "prev_hash", "hash")
+CHECKPOINT = "checkpoint"
+CHECKPOINT_TYPE = "sre-llm/audit-checkpoint/v1"
+_Build = Callable[[int, str], tuple[str, str, Mapping[str, str], Mapping[str, Any]]]
 
 
 def log_path(root: str | Path = ".", path: str | Path | None = None) -> Path:
@@ -70,6 +82,37 @@ def append(
     """Append one record and return it. The line is on disk (fsynced) when this returns."""
     if not action or not subject:
         raise BadInput("audit records need an action and a subject")
+    return _append(root, path, actor, lambda seq, prev: (action, subject, digests or {}, details or {}))
+
+
+def checkpoint_payload(head_seq: int, head_hash: str) -> bytes:
+    """The bytes a checkpoint signs: the chain head it covers."""
+    return canonical({"type": CHECKPOINT_TYPE, "head_seq": head_seq, "head_hash": head_hash})
+
+
+def checkpoint(private_key: str | Path, *, root: str | Path = ".", path: str | Path | None = None,
+               actor: str | None = None) -> dict[str, Any]:
+    """Append a checkpoint record signing the current chain head with the EC key at ``private_key``.
+
+    The head is read and signed under the log's lock, so the checkpoint covers exactly the record
+    before it. The record carries the public key and its id; :func:`verify` trusts it only when
+    that id is pinned.
+    """
+    from sre_llm import signing
+
+    def build(seq: int, prev: str):
+        if seq == 1:
+            raise BadInput(f"{log_path(root, path)}: the audit log is empty; nothing to checkpoint")
+        signature, key_id, public_pem = signing.sign_blob(Path(private_key), checkpoint_payload(seq - 1, prev))
+        return CHECKPOINT, "audit-log", {"head": prev}, {
+            "head_seq": seq - 1, "algorithm": "ecdsa-sha256", "key_id": f"sha256:{key_id}",
+            "public_key": public_pem, "signature": signature}
+
+    return _append(root, path, actor, build)
+
+
+def _append(root: str | Path, path: str | Path | None, actor: str | None, build: _Build) -> dict[str, Any]:
+    """Append the record ``build(seq, prev_hash)`` describes, under an exclusive lock."""
     target = log_path(root, path)
     target.parent.mkdir(parents=True, exist_ok=True)
     if actor is None:
@@ -90,14 +133,15 @@ def append(
                 raise CheckFailed(
                     f"{target}: the last record is damaged; run `sre-llm audit verify` before appending"
                 ) from None
+        action, subject, digests, details = build(seq, prev)
         record: dict[str, Any] = {
             "seq": seq,
             "time": now(),
             "actor": actor,
             "action": action,
             "subject": subject,
-            "digests": dict(sorted((digests or {}).items())),
-            "details": dict(details or {}),
+            "digests": dict(sorted(digests.items())),
+            "details": dict(details),
             "prev_hash": prev,
         }
         record["hash"] = record_hash(record)
@@ -132,9 +176,10 @@ class Problem:
     line: int
     seq: int | None
     reason: str
+    kind: str = "record"
 
     def __str__(self) -> str:
-        which = f"record seq {self.seq}" if self.seq is not None else "record"
+        which = f"{self.kind} seq {self.seq}" if self.seq is not None else self.kind
         return f"line {self.line}: {which}: {self.reason}"
 
 
@@ -149,6 +194,8 @@ class Report:
     committed_records: int | None = None  # records in the copy at git HEAD (None: not tracked)
     problem: Problem | None = None
     actions: dict[str, int] = field(default_factory=dict)
+    checkpoints: int = 0  # signed checkpoints that verified against the pinned keys
+    sealed_seq: int = 0  # the head seq the last of them covers
 
     @property
     def ok(self) -> bool:
@@ -160,11 +207,15 @@ class Report:
         return data
 
 
-def verify(path: str | Path, committed: bytes | None = None) -> Report:
-    """Check every record's hash, the chain and the numbering; stop at the first bad record.
+def verify(path: str | Path, committed: bytes | None = None, pins: Sequence[str] | None = None) -> Report:
+    """Check every record's hash, the chain, the numbering and every checkpoint; stop at the first
+    bad record.
 
     ``committed`` is the log as committed in git (see :func:`verify_in_repo`); when given, the
-    file must start with exactly those bytes, which catches records cut off the end.
+    file must start with exactly those bytes, which catches records cut off the end. ``pins`` are
+    the fingerprints (``sha256:<hex>``) whose checkpoint signatures are trusted; None checks each
+    checkpoint only against the key it carries (integrity, not authenticity: ``sre-llm audit
+    verify`` always passes the pins).
     """
     path = Path(path)
     report = Report(str(path))
@@ -175,17 +226,26 @@ def verify(path: str | Path, committed: bytes | None = None) -> Report:
     if data and not data.endswith(b"\n"):
         report.problem = Problem(data.count(b"\n") + 1, None, "partial last line (torn write or truncation)")
         return report
-    prev, expected_seq = GENESIS, 1
+    prev, expected_seq, unsealed = GENESIS, 1, None
     for lineno, raw in enumerate(data.splitlines(), start=1):
         problem = _check_line(lineno, raw, prev, expected_seq)
+        rec = json.loads(raw) if problem is None else {}
+        if problem is None and rec["action"] == CHECKPOINT:
+            problem = _check_checkpoint(lineno, rec, prev, pins)
+            report.checkpoints, report.sealed_seq, unsealed = report.checkpoints + 1, rec["seq"] - 1, None
         if problem is not None:
             report.problem = problem
             return report
-        rec = json.loads(raw)
+        if unsealed is None and rec["action"] == "sign" and rec["details"].get("method") in ("key", "certificate"):
+            unsealed = (lineno, rec["seq"])
         prev, expected_seq = rec["hash"], rec["seq"] + 1
         report.records += 1
         report.head_seq, report.head_hash = rec["seq"], rec["hash"]
         report.actions[rec["action"]] = report.actions.get(rec["action"], 0) + 1
+    if unsealed is not None:
+        report.problem = Problem(*unsealed, "signed with a key but no signed checkpoint follows it "
+                                 "(`registry sign` appends one: checkpoints deleted?)", kind="sign record")
+        return report
     if committed is not None:
         report.committed_records = committed.count(b"\n")
         if not data.startswith(committed):
@@ -220,6 +280,27 @@ def _check_line(lineno: int, raw: bytes, prev: str, expected_seq: int) -> Proble
     return None
 
 
+def _check_checkpoint(lineno: int, rec: Mapping[str, Any], prev: str, pins: Sequence[str] | None) -> Problem | None:
+    """A checkpoint must be signed by a pinned key over the chain head before it, as it reads now."""
+    from sre_llm import signing
+
+    details, seq = rec["details"], rec["seq"]
+    pem, signature = details.get("public_key"), details.get("signature")
+    if not isinstance(pem, str) or not isinstance(signature, str) or details.get("algorithm") != "ecdsa-sha256":
+        return Problem(lineno, seq, "malformed (needs algorithm ecdsa-sha256, public_key, signature)", CHECKPOINT)
+    try:
+        signer = signing.fingerprint(pem.encode())
+    except ValueError:
+        return Problem(lineno, seq, "its public_key is not a PEM public key", CHECKPOINT)
+    if pins is not None and signer not in pins:
+        trusted = ", ".join(pins) or "none: pin signing.trusted_keys or signing.public_key in the spec, or pass --trusted-key"
+        return Problem(lineno, seq, f"signed by {signer}, which is not pinned (trusted: {trusted})", CHECKPOINT)
+    if not signing.verify_blob(pem, checkpoint_payload(seq - 1, prev), signature):
+        return Problem(lineno, seq, f"its signature by {signer} does not cover the chain as it reads now: records "
+                       f"up to seq {seq - 1} were rewritten after it was signed (head now {prev})", CHECKPOINT)
+    return None
+
+
 def _first_difference(data: bytes, committed: bytes) -> int:
     for lineno, (a, b) in enumerate(zip(data.splitlines(), committed.splitlines()), start=1):
         if a != b:
@@ -227,8 +308,9 @@ def _first_difference(data: bytes, committed: bytes) -> int:
     return min(data.count(b"\n"), committed.count(b"\n")) + 1
 
 
-def verify_in_repo(root: str | Path = ".", path: str | Path | None = None) -> Report:
-    """:func:`verify` the log of the repository at ``root``, against its copy at git HEAD when tracked."""
+def verify_in_repo(root: str | Path = ".", path: str | Path | None = None, pins: Sequence[str] | None = None) -> Report:
+    """:func:`verify` the log of the repository at ``root``, against its copy at git HEAD when tracked,
+    its checkpoints against ``pins``."""
     from sre_llm import gitops
 
     target = log_path(root, path)
@@ -239,4 +321,4 @@ def verify_in_repo(root: str | Path = ".", path: str | Path | None = None) -> Re
         rel = None
     if rel is not None and gitops.is_repo(root):
         committed = gitops.committed_bytes(root, rel.as_posix())
-    return verify(target, committed)
+    return verify(target, committed, pins)

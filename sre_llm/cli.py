@@ -69,8 +69,10 @@ LAZY = {
     **dict.fromkeys(["registry", "audit", "register", "sign", "verify", "promote", "rollback"],
                     "sre_llm.registry.cli:install"),
     **dict.fromkeys(["rollout", "serve"], "sre_llm.deploy.cli:install"),
+    "gateway": "sre_llm.serve.__main__:main",
     "eval": "sre_llm.evaluate.cli:eval_command",
     "plan": "sre_llm.plan.cli:plan_cmd",
+    "retrain": "sre_llm.retrain.cli:retrain_cmd",
 }
 
 
@@ -132,8 +134,11 @@ def render(specs: tuple[str, ...], check: bool, templates: str | None, root: str
     from sre_llm import api
 
     result = api.render(specs, check=check, templates=templates, root=root)
-    report = {"check": check, "drift": bool(result.drift),
+    report = {"check": check, "drift": bool(result.drift), "warnings": list(result.warnings),
               "files": [{"path": c.path, "status": c.status} for c in result.changes]}
+    if not as_json:
+        for warning in result.warnings:
+            click.echo(f"warning: {warning}", err=True)
     if as_json and not (check and result.drift):
         ok(report)
     elif not as_json:
@@ -220,7 +225,7 @@ def completion(shell: str, as_json: bool) -> None:
     from click.shell_completion import get_completion_class
 
     cls = get_completion_class(shell)
-    assert cls is not None  # the choices above are click's own shells
+    assert cls is not None  # noqa: S101 - an invariant for the type checker, not a security check; the choices above are click's own shells
     script = cls(cli, {}, "sre-llm", "_SRE_LLM_COMPLETE").source()
     if as_json:
         ok(shell=shell, script=script)

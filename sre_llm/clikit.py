@@ -60,7 +60,7 @@ def deprecated_alias(command: click.Command, new: str, removed_in: str) -> click
     alias = copy.copy(command)
     alias.hidden = True
     target = command.callback
-    assert target is not None
+    assert target is not None  # noqa: S101 - an invariant for the type checker, not a security check
 
     def callback(*args: Any, **kwargs: Any) -> Any:
         click.echo(f"sre-llm {command.name} is deprecated: use `sre-llm {new}` "

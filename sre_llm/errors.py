@@ -101,6 +101,7 @@ EXTRAS: dict[str, str] = {
     "pyrage": "dataset",
     "matplotlib": "eval",
     "starlette": "serve", "httpx": "serve", "hypercorn": "serve", "prometheus_client": "serve",
+    "grafana_foundation_sdk": "loop",
 }
 
 

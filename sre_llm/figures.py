@@ -186,6 +186,11 @@ BENCHMARKS: dict[str, Any] = {
                                 f"{_x(r.get('ratio'))} ({r.get('median_ours_s')} s vs {r.get('median_raw_s')} s)"),
     "gateway_overhead": lambda r: ("agent-sre's request through the gateway vs vLLM direct, same prompt and constraint",
                                    "≤ +5 ms P50, ≥ 0.95× throughput", _gateway(r)),
+    "receiver_load": lambda r: ("`collect serve`: valid webhooks/s (fsync'd) at 1 / 50 / 500 clients, vs one fsync "
+                                "per payload", f"≥ {r.get('target_payloads_per_s_at_50', 1000):,.0f}/s at 50",
+                                "; ".join(f"{x.get('clients')}: {x.get('payloads_per_s', 0):,.0f}/s, P99 "
+                                          f"{x.get('p99_ms')} ms" for x in r.get("levels") or [])
+                                + f" ({_x(r.get('ratio_vs_fsync_per_payload_at_50'))} at 50)"),
 }
 
 

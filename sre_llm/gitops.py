@@ -185,3 +185,24 @@ def tree_files(root: str | Path, rev: str, prefix: str) -> dict[str, bytes]:
     except KeyError:
         return {}
     return {blob.path: blob.data_stream.read() for blob in tree.traverse() if blob.type == "blob"}
+
+
+def add_worktree(root: str | Path, path: str | Path, branch: str) -> None:
+    """A new branch ``branch`` at HEAD, checked out in a separate work tree at ``path``: the
+    promotion branch `sre-llm retrain` commits on without touching the user's HEAD or files."""
+    import git
+
+    try:
+        _repo(root).git.worktree("add", "-b", branch, str(path), "HEAD")
+    except git.GitCommandError as exc:
+        raise BadInput(f"git worktree add {branch} failed: {_git_reason(exc)}") from None
+
+
+def remove_worktree(root: str | Path, path: str | Path) -> None:
+    """Remove a work tree made by :func:`add_worktree` (its branch stays)."""
+    import git
+
+    try:
+        _repo(root).git.worktree("remove", "--force", str(path))
+    except git.GitCommandError as exc:
+        raise BadInput(f"git worktree remove {path} failed: {_git_reason(exc)}") from None

@@ -122,12 +122,67 @@ def require_pinned(signer: str | None, pinned: Sequence[str], where: str) -> Non
     raise SignatureInvalid(f"signed by {signer}, which {where} does not pin (trusted: {', '.join(pinned)})")
 
 
+def require_recorded_key(signer: str | None, key_id: str | None, method: str) -> None:
+    """Refuse (exit 1) a signature whose verifying key is not the key recorded when it was signed.
+
+    ``signer`` is ``sha256:<id>`` of the key that verified; ``key_id`` the bare id the index
+    recorded at ``registry sign``. A key or certificate signature with no recorded id is refused
+    too: deleting the id must not switch the check off.
+    """
+    if method == "sigstore" or signer is None:
+        return
+    if not key_id:
+        raise SignatureInvalid(f"the index records no key id for this {method} signature; verified with {signer}; "
+                               "refusing (re-sign with `sre-llm registry sign --force`)")
+    if signer != f"sha256:{key_id}":
+        raise SignatureInvalid(f"verified with key sha256:{signer.removeprefix('sha256:')}, but the index records "
+                               f"key sha256:{key_id} for this signature (re-signed with another key?)")
+
+
 def _key_id_of_private(path: Path) -> str:
     from cryptography.hazmat.primitives import serialization
 
     key = serialization.load_pem_private_key(path.read_bytes(), None)
     pem = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     return hashlib.sha256(pem).hexdigest()
+
+
+def sign_blob(private_key: Path, data: bytes) -> tuple[str, str, str]:
+    """ECDSA-SHA256 signature of ``data`` with the EC private key at ``private_key`` (PEM), for
+    small records such as audit checkpoints; (base64 DER signature, key id, public key PEM)."""
+    import base64
+
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    try:
+        key = serialization.load_pem_private_key(Path(private_key).read_bytes(), None)
+    except (ValueError, TypeError) as exc:
+        raise BadInput(f"{private_key}: not an unencrypted PEM private key ({exc})") from None
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise BadInput(f"{private_key}: not an EC key (P-256/P-384/P-521)")
+    pem = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    signature = key.sign(data, ec.ECDSA(hashes.SHA256()))
+    return base64.b64encode(signature).decode(), hashlib.sha256(pem).hexdigest(), pem.decode()
+
+
+def verify_blob(public_pem: str, data: bytes, signature_b64: str) -> bool:
+    """Whether ``signature_b64`` (from :func:`sign_blob`) is a valid signature of ``data`` by ``public_pem``."""
+    import base64
+    import binascii
+
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    try:
+        key = serialization.load_pem_public_key(public_pem.encode())
+        if not isinstance(key, ec.EllipticCurvePublicKey):
+            return False
+        key.verify(base64.b64decode(signature_b64, validate=True), data, ec.ECDSA(hashes.SHA256()))
+    except (InvalidSignature, ValueError, TypeError, binascii.Error):
+        return False
+    return True
 
 
 def generate_key(private_path: str | Path, public_path: str | Path, curve: str = "P-256") -> str:

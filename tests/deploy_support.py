@@ -29,6 +29,8 @@ spec:
     gpus: 0
     scaling: {{min_replicas: 0, max_replicas: 1, target_concurrency: 4}}
     rollout:
+      engine: gitops
+      shadow: null
       ab_test: {{percent: 50, duration: 10s}}
       steps: [10, 50, 100]
       step_duration: 10s

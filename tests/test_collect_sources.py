@@ -30,8 +30,10 @@ from sre_llm.spec.model import GitSource, LinearSource
 
 FIXTURES = Path(__file__).parent / "fixtures" / "dataset"
 
-PAYLOAD = {
+PAYLOAD = {  # every field Alertmanager's webhook (version 4) sends: the receiver refuses less
     "version": "4", "receiver": "sre-llm", "status": "firing", "groupKey": "{}:{alertname=\"X\"}",
+    "groupLabels": {}, "commonLabels": {}, "commonAnnotations": {}, "externalURL": "http://am:9093",
+    "truncatedAlerts": 0,
     "alerts": [{"status": "firing", "labels": {"alertname": "KubePodCrashLooping", "namespace": "shop",
                                                "pod": "web-7d4f9c6b8-x2x9q"},
                 "annotations": {"summary": "crash", "lambda_function": "pod-restart",
@@ -39,7 +41,8 @@ PAYLOAD = {
                 "startsAt": "2025-05-01T12:00:00.123456789Z", "endsAt": "0001-01-01T00:00:00Z",
                 "fingerprint": "0123456789abcdef", "generatorURL": "http://prom/graph"},
                {"status": "resolved", "labels": {"alertname": "Old"}, "annotations": {},
-                "startsAt": "2025-05-01T11:00:00Z", "endsAt": "2025-05-01T11:30:00Z", "fingerprint": "1"}],
+                "startsAt": "2025-05-01T11:00:00Z", "endsAt": "2025-05-01T11:30:00Z", "fingerprint": "0b61515ec780e6a5",
+                "generatorURL": ""}],
 }
 
 
@@ -86,7 +89,9 @@ def test_receiver_stores_before_answering(receiver):
     (None, b"{}", 401, "missing or wrong bearer token"),
     ("wrong", b"{}", 401, "missing or wrong bearer token"),
     ("s3cret", b"not json", 400, "body is not JSON"),
-    ("s3cret", b'{"version": "4"}', 400, "not an Alertmanager webhook payload (no alerts list)"),
+    ("s3cret", b'{"version": "4", "receiver": "r", "status": "firing", "alerts": {}}', 422,
+     "alerts: expected a list (got dict); groupLabels: required; commonLabels: required; commonAnnotations: required; "
+     "externalURL: required; groupKey: required; truncatedAlerts: required"),
 ])
 def test_receiver_refuses(receiver, token, body, code, message):
     server, store = receiver

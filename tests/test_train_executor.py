@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from sre_llm.execute import serving_files
 from tests.helpers.train_env import ROOT, SRE_LLM, project, spec_text, sremain, tiny_model
 
 pytestmark = [pytest.mark.llamafactory, pytest.mark.slow]
@@ -59,6 +60,8 @@ def check_record(run: Path, model: Path, method: str) -> dict:
     ad = rec["adapter"]
     assert ad["path"] == f"runs/{run.parent.parent.name}/0.1.0/{run.name}/output"  # relative to the project
     assert set(ad["files"]) == {"adapter_config.json", "adapter_model.safetensors"}
+    # What vLLM is given in the cluster: LLaMA Factory's template and the trained tokenizer.
+    assert serving_files.present(run / "output") and set(rec["serving_files"]) == {"chat_template", "tokenizer"}
     cfg = json.loads((run / "output" / "adapter_config.json").read_text())
     assert cfg["r"] == 16 and cfg["base_model_name_or_path"] == str(model)
     # The run's config is the rendered one with only the per-run paths changed.
@@ -87,6 +90,7 @@ def test_lora_on_tiny_qwen2_then_export(tmp_path: Path, qwen2: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
     merged = run / "merged"
     assert (merged / "model.safetensors").is_file() and (merged / "config.json").is_file()
+    assert serving_files.present(merged)
     assert json.loads((run / "run.json").read_text())["merged"]["path"] == f"runs/q/0.1.0/{run.name}/merged"
     again = sremain(["export", f"runs/q/0.1.0/{run.name}"], cwd=tmp_path)
     assert again.returncode == 2 and "already exported; use --force" in again.stderr

@@ -1,144 +1,126 @@
 """Alertmanager webhook receiver (``sre-llm collect serve``) and reader of what it stored.
 
 Durability contract: a payload is appended to ``<store>/webhook.jsonl`` and fsync'd *before* the
-receiver answers 200. If it cannot store (disk full, permissions, anything), it answers 503 and
-Alertmanager retries. So a payload that got a 200 survives a SIGKILL of the receiver a moment
-later; one that did not is re-sent. A payload cut short by a crash mid-write was never
-acknowledged; the reader quarantines that partial last line.
+receiver answers 200 (concurrent payloads share one fsync: :mod:`sre_llm.collect.journal`). If
+it cannot store (disk full, permissions, anything), it answers 503 and Alertmanager retries. So a
+payload that got a 200 survives a SIGKILL of the receiver a moment later; one that did not is
+re-sent. A payload cut short by a crash mid-write was never acknowledged; the reader quarantines
+that partial last line.
+
+The app is :class:`sre_llm.collect.receiver.Receiver` (limits, schema, answers); it runs on the
+house's one server module, :mod:`sre_llm.serve.server` (hypercorn). :func:`make_server` keeps the
+``serve_forever`` / ``shutdown`` / ``server_close`` shape of the stdlib server it replaced.
 
 Each stored line: ``{"received": "<RFC 3339>", "payload": <the webhook body>}``.
 """
 
 from __future__ import annotations
 
-import hmac
+import asyncio
 import json
 import os
-import ssl
+import signal
+import socket
 import tempfile
 import threading
-from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING
 
 from sre_llm.dataset.records import Quarantined, webhook_alerts
 from sre_llm.errors import BadInput
-from sre_llm.fsutil import _fsync_dir
+
+if TYPE_CHECKING:  # the server stack is imported by the serving code only, not by read_store's callers
+    from sre_llm.collect.receiver import Limits, Receiver
 
 STORE_FILE = "webhook.jsonl"
-MAX_BODY = 16 * 2**20
 
 
-class Store:
-    """Append-only, fsync'd JSONL of received payloads (one writer at a time)."""
+class ReceiverServer:
+    """A bound receiver; ``serve_forever()`` serves it in the calling thread (SIGTERM / SIGINT stop
+    it when that is the main thread), ``shutdown()`` from another thread stops it."""
 
-    def __init__(self, directory: str | Path):
-        self.dir = Path(directory)
-        self.path = self.dir / STORE_FILE
-        self._lock = threading.Lock()
+    def __init__(self, app: Receiver, sock: socket.socket, cfg, tls: bool):
+        self.app, self.socket, self.config = app, sock, cfg
+        self.server_address = sock.getsockname()[:2]
+        self.url = f"{'https' if tls else 'http'}://{self.server_address[0]}:{self.server_address[1]}/"
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._started, self._done = threading.Event(), threading.Event()
+        self._served = False
 
-    def append(self, payload: dict) -> None:
-        """Durably append one payload; raises OSError when it could not be stored."""
-        line = json.dumps({"received": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-                           "payload": payload}, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-        data = (line + "\n").encode()
-        with self._lock:
-            self.dir.mkdir(parents=True, exist_ok=True)
-            created = not self.path.exists()
-            # Opened per payload: a store replaced or unmounted underneath shows up as an error
-            # (and a 503) on the next request instead of writes to a stale descriptor.
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view):]
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            if created:
-                _fsync_dir(self.dir)
+    def serve_forever(self, poll_interval: float | None = None) -> None:  # poll_interval: the old signature
+        """Serve until :meth:`shutdown`, SIGTERM or SIGINT."""
+        self._served = True
+        try:
+            asyncio.run(self._main())
+        finally:
+            self._done.set()
 
+    async def _main(self) -> None:
+        from sre_llm.serve import server as _server
 
-def _handler(store: Store, token: str | None, log: callable) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        server_version = "sre-llm-collect"
-        protocol_version = "HTTP/1.1"
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                self._loop.add_signal_handler(sig, self._stop.set)
+        self._started.set()
+        await _server.serve(self.app, self.config, self._stop.wait)
 
-        def _answer(self, code: int, message: str) -> None:
-            body = (json.dumps({"status": "ok" if code == 200 else "error", "message": message}) + "\n").encode()
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def shutdown(self) -> None:
+        """Stop serving (from another thread) and wait until it has."""
+        if self._started.wait(10) and not self._done.is_set():
+            self._loop.call_soon_threadsafe(self._stop.set)
+            self._done.wait(15)
 
-        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-            if self.path in ("/healthz", "/-/healthy"):
-                self._answer(200, "healthy")
-            else:
-                self._answer(404, "POST Alertmanager webhooks to /")
-
-        def do_POST(self) -> None:  # noqa: N802
-            if token is not None:
-                given = self.headers.get("Authorization", "")
-                if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-                    self._answer(401, "missing or wrong bearer token")
-                    return
-            try:
-                length = int(self.headers.get("Content-Length", ""))
-            except ValueError:
-                self._answer(411, "Content-Length required")
-                return
-            if length > MAX_BODY:
-                self._answer(413, f"payload over {MAX_BODY} bytes")
-                return
-            raw = self.rfile.read(length)
-            try:
-                payload = json.loads(raw)
-            except ValueError:
-                self._answer(400, "body is not JSON")
-                return
-            if not isinstance(payload, dict) or not isinstance(payload.get("alerts"), list):
-                self._answer(400, "not an Alertmanager webhook payload (no alerts list)")
-                return
-            try:
-                store.append(payload)
-            except OSError as exc:
-                log(f"cannot store payload: {type(exc).__name__}: {exc}")
-                self._answer(503, "cannot store the payload; retry later")
-                return
-            self._answer(200, f"stored {len(payload['alerts'])} alert(s)")
-
-        def log_message(self, fmt: str, *args) -> None:
-            log(f"{self.address_string()} {fmt % args}")
-
-    return Handler
+    def server_close(self) -> None:
+        if self._served:
+            self.socket.detach()  # hypercorn closed the descriptor; closing it again could hit a reused one
+        else:
+            self.socket.close()
 
 
 def make_server(
     store: str | Path, listen: str, token: str | None = None, tls_cert: str | None = None,
-    tls_key_file: str | None = None, log: callable = lambda line: None,
-) -> ThreadingHTTPServer:
-    """A ready (bound) receiver; call ``serve_forever()``. ``listen`` is ``host:port`` (port 0 = any)."""
+    tls_key_file: str | None = None, log: callable | None = None, *, tls_client_ca: str | None = None,
+    read_timeout_s: float = 10.0, limits: Limits | None = None, outcome_window_s: float = 1800.0,
+    outcome_grace_s: float = 300.0,
+) -> ReceiverServer:
+    """A ready (bound) receiver; call ``serve_forever()``. ``listen`` is ``host:port`` (port 0 = any).
+
+    ``read_timeout_s`` bounds the header block (from the connection's start), each read, an idle
+    keep-alive connection, and (unless ``limits`` says otherwise) the whole body. Certificates
+    are loaded here: a key file may be removed once this returns.
+    """
+    import ssl
+
+    from sre_llm.collect.receiver import Limits, Receiver
+    from sre_llm.serve import server as _server
+
     host, sep, port = listen.rpartition(":")
     if not sep or not port.isdigit():
         raise BadInput(f"listen {listen!r}: expected host:port")
-    try:
-        server = ThreadingHTTPServer((host or "127.0.0.1", int(port)), _handler(Store(store), token, log))
-    except OSError as exc:
-        raise BadInput(f"listen {listen}: {exc.strerror or exc}") from None
-    server.daemon_threads = True
+    tls = None
     if tls_cert:
         if not tls_key_file:
             raise BadInput("tls_cert needs tls_key")
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        try:
-            ctx.load_cert_chain(tls_cert, tls_key_file)
-        except (OSError, ssl.SSLError) as exc:
-            raise BadInput(f"tls_cert {tls_cert}: cannot load certificate and key ({type(exc).__name__})") from None
-        server.socket = ctx.wrap_socket(server.socket, server_side=True)
-    return server
+        tls = _server.TLS(tls_cert, tls_key_file, tls_client_ca)
+    elif tls_client_ca:
+        raise BadInput("tls_client_ca needs tls_cert and tls_key")
+    try:
+        sock = _server.bind(host.strip("[]") or "127.0.0.1", int(port))
+    except OSError as exc:
+        raise BadInput(f"listen {listen}: {exc.strerror or exc}") from None
+    try:
+        # Per read: a backstop, twice the body deadline, so a stalled body gets the app's 408 first.
+        cfg = _server.config(sock, 2 * read_timeout_s, keep_alive_s=read_timeout_s, tls=tls, http1_only=True)
+    except (OSError, ssl.SSLError) as exc:
+        sock.close()
+        also = f" or tls_client_ca {tls_client_ca}" if tls_client_ca else ""
+        raise BadInput(f"tls_cert {tls_cert}{also}: cannot load certificate and key ({type(exc).__name__})") from None
+    app = Receiver(store, token, limits or Limits(body_timeout_s=read_timeout_s), log, outcome_window_s, outcome_grace_s)
+    return ReceiverServer(app, sock, cfg, tls is not None)
 
 
 def key_file(ref: str, root: str | Path = ".") -> tuple[str, str | None]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import signal
 import sys
 from pathlib import Path
 
@@ -33,14 +32,25 @@ def add_commands(group: click.Group) -> None:
     @click.option("--token", "token_ref", help="Bearer token reference Alertmanager must present (env:NAME or file:PATH).")
     @click.option("--tls-cert", help="TLS certificate file (serve HTTPS).")
     @click.option("--tls-key", "tls_key_ref", help="TLS private key reference (file:PATH or env:NAME).")
+    @click.option("--tls-client-ca", type=click.Path(dir_okay=False),
+                  help="CA file: clients must present a certificate it signed (mutual TLS).")
+    @click.option("--read-timeout", default=10.0, show_default=True, type=click.FloatRange(min=0.05),
+                  help="Seconds a client gets for its headers, for its body, and to stay idle between requests.")
+    @click.option("--outcome-window", default=1800.0, show_default=True, type=click.FloatRange(min=1),
+                  help="Seconds after a POSTed decision within which its alert's resolution counts as resolved.")
+    @click.option("--outcome-grace", default=300.0, show_default=True, type=click.FloatRange(min=0),
+                  help="Extra seconds to wait for Alertmanager's resolved notification before counting unresolved.")
     @click.option("--quiet", is_flag=True, help="Do not log each request.")
     @JSON_OPTION
-    def serve(spec, store, listen, token_ref, tls_cert, tls_key_ref, quiet, as_json) -> None:
+    def serve(spec, store, listen, token_ref, tls_cert, tls_key_ref, tls_client_ca, read_timeout, outcome_window,
+              outcome_grace, quiet, as_json) -> None:
         """Receive Alertmanager webhooks and append them durably to the store.
 
-        Each payload is fsync'd to disk before the 200; when it cannot be stored the answer is
-        503, so Alertmanager retries. Prints the address it listens on (with --json one object:
-        {"ok": true, "url": …, "store": …}), then serves until SIGTERM or Ctrl-C.
+        Each payload is fsync'd to disk before the 200 (concurrent ones share an fsync); when it
+        cannot be stored the answer is 503, so Alertmanager retries. Anything that is not an
+        Alertmanager v4 webhook gets a 4xx with the reason. Prints the address it listens on
+        (with --json one object: {"ok": true, "url": …, "store": …}), then serves until SIGTERM
+        or Ctrl-C.
         """
         import os
 
@@ -58,9 +68,11 @@ def add_commands(group: click.Group) -> None:
         tls_key_ref = tls_key_ref or (src.tls_key if src else None)
         token = resolve(token_ref) if token_ref else None
         key_path, cleanup = key_file(tls_key_ref) if tls_key_ref else (None, None)
-        log = (lambda line: None) if quiet else (lambda line: click.echo(line, err=True))
+        log = None if quiet else (lambda line: click.echo(line, err=True))
         try:
-            server = make_server(store, listen, token, tls_cert, key_path, log)
+            server = make_server(store, listen, token, tls_cert, key_path, log, tls_client_ca=tls_client_ca,
+                                 read_timeout_s=read_timeout, outcome_window_s=outcome_window,
+                                 outcome_grace_s=outcome_grace)
         finally:
             if cleanup:
                 os.unlink(cleanup)
@@ -73,11 +85,8 @@ def add_commands(group: click.Group) -> None:
         else:
             click.echo(f"listening on {scheme}://{host}:{port}/ storing to {store}", err=False)
         sys.stdout.flush()
-        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
         try:
-            server.serve_forever(poll_interval=0.2)
-        except KeyboardInterrupt:
-            pass
+            server.serve_forever()  # until SIGTERM / SIGINT
         finally:
             server.server_close()
 

@@ -14,7 +14,7 @@ import urllib.parse
 import urllib.request
 from typing import Any, Callable
 
-from sre_llm.errors import CheckFailed
+from sre_llm.errors import BadInput, CheckFailed
 
 RETRIES = 4
 BACKOFF_S = 0.5
@@ -40,6 +40,8 @@ def request_json(
     context: ssl.SSLContext | None = None,
 ) -> Any:
     """GET (or POST ``data`` as JSON) and decode the JSON answer."""
+    if urllib.parse.urlsplit(url).scheme not in ("http", "https"):  # urllib would also open file: and ftp:
+        raise BadInput(f"{what}: {_safe(url)}: only http and https URLs are fetched")
     body = json.dumps(data).encode() if data is not None else None
     hdrs = {"Accept": "application/json", "User-Agent": "sre-llm-collector"}
     if body is not None:
@@ -49,9 +51,9 @@ def request_json(
     for attempt in range(retries + 1):
         if attempt:
             sleep(backoff_s * 2 ** (attempt - 1))
-        req = urllib.request.Request(url, data=body, headers=hdrs, method="POST" if body is not None else "GET")
+        req = urllib.request.Request(url, data=body, headers=hdrs, method="POST" if body is not None else "GET")  # noqa: S310 - the URL's scheme is checked to be http(s) above
         try:
-            with urllib.request.urlopen(req, timeout=timeout_s, context=context) as resp:
+            with urllib.request.urlopen(req, timeout=timeout_s, context=context) as resp:  # noqa: S310 - the URL's scheme is checked to be http(s) above
                 raw = resp.read()
         except urllib.error.HTTPError as exc:
             detail = _detail(exc)

@@ -196,6 +196,64 @@ dataset_group.command("unlabelled")(with_options(
 ))
 
 
+@dataset_group.command("forget")
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.option("--incident", help="Alertmanager fingerprint (or incident id) of the alert to remove.")
+@click.option("--label", help="Remove every alert carrying this label value: NAME=VALUE.")
+@ROOT_OPTION
+@JSON_OPTION
+def forget_cmd(spec: str, incident: str | None, label: str | None, root: str, as_json: bool) -> None:
+    """Remove an incident (or a label value) from the raw stores and every built dataset.
+
+    Rewrites the spec's alertmanager stores and every dataset under datasets/ atomically (a
+    changed dataset gets a new digest folder; `current` follows), then lists the registered
+    models whose lineage names a changed dataset: retrain or withdraw those.
+    """
+    from sre_llm import api
+    from sre_llm.dataset.forget import Selector, forget
+
+    selector = Selector.parse(incident, label)
+    (loaded,) = api.validate([spec])
+    result = forget(loaded.release, selector, root)
+    if as_json:
+        _ok(result)
+        return
+    for s in result["stores"]:
+        click.echo(f"store {s['store']}: {s['alerts_removed']} alert(s) removed")
+    for d in result["datasets"]:
+        rows = sum(d["rows_removed"].values())
+        click.echo(f"dataset {d['dataset']}: {rows} row(s) removed -> {d['path']}")
+    if not result["stores"] and not result["datasets"]:
+        click.echo("nothing matched")
+    for m in result["models"]:
+        click.echo(f"model {m['model']} {m['version']} ({m['status']}{', ' + ', '.join(m['aliases']) if m['aliases'] else ''}): "
+                   f"{m['lineage']}")
+    for o in result["not_handled"]:
+        click.echo(f"not handled: {o['type']} {o['path']}: {o['note']}", err=True)
+
+
+@dataset_group.command("prune")
+@click.argument("spec", type=click.Path(dir_okay=False))
+@ROOT_OPTION
+@JSON_OPTION
+def prune_cmd(spec: str, root: str, as_json: bool) -> None:
+    """Delete raw payloads and dataset folders older than dataset.retention (never `current`)."""
+    from sre_llm import api
+    from sre_llm.dataset.retention import prune
+
+    (loaded,) = api.validate([spec])
+    result = prune(loaded.release, root)
+    if as_json:
+        _ok(result)
+        return
+    for r in result["raw"]:
+        click.echo(f"{r['file']}: {r['payloads_removed']} payload(s) past {result['retention']['raw']} removed")
+    for d in result["datasets"]:
+        click.echo(f"{d}: older than {result['retention']['datasets']}, removed")
+    if not result["raw"] and not result["datasets"]:
+        click.echo("nothing past retention" if any(result["retention"].values()) else "no dataset.retention set")
+
+
 @click.group("collect")
 def collect_group() -> None:
     """Collect raw records from Prometheus, Alertmanager, runbook logs, Linear and git."""

@@ -299,7 +299,7 @@ def generate(count: int, seed: int = 0, refire: float = 0.04, vocabulary_name: s
     """``count`` alert records drawn from a vocabulary. A share ``refire`` repeat an earlier alert
     later (as real alerts do), which the pipeline's deduplication removes."""
     voc = vocabulary(vocabulary_name)
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - seeded generator for reproducible data, never a secret
     weights = [w for w, _ in SCENARIOS]
     funcs = [s for _, s in SCENARIOS]
     recent: list[tuple[dict, dict, bool]] = []

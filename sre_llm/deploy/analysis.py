@@ -26,6 +26,7 @@ from sre_llm.spec.load import LoadedSpec
 
 Query = Callable[[str], "float | None"]
 METRICS = ("requests", "errors", "p95_latency_ms", "remediations", "remediation_successes")
+SHADOW_METRICS = ("shadow_decisions", "shadow_agreements")  # read in the shadow stage only
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,8 @@ class Arm:
     p95_latency_ms: float | None
     remediations: float | None
     remediation_successes: float | None
+    shadow_decisions: float | None = None
+    shadow_agreements: float | None = None
 
 
 @dataclass(frozen=True)
@@ -63,8 +66,9 @@ def collect(spec: LoadedSpec, state: ro.State, query: Query) -> dict[str, Arm]:
         if version is None:
             continue
         rev = tr.revision_name(mf.service_name(release), version)
+        metrics = METRICS + (SHADOW_METRICS if state.stage == tr.SHADOW and tag == tr.CHALLENGER else ())
         values = {m: query(substitute(getattr(a.queries, m), rev, release.spec.deployment.namespace, a.window))
-                  for m in METRICS}
+                  for m in metrics}
         out[tag] = Arm(version, rev, **values)
     return out
 
@@ -147,6 +151,8 @@ def decide(spec: LoadedSpec, state: ro.State, arms: dict[str, Arm], now: datetim
         "arms": {tag: asdict(arm) for tag, arm in arms.items()}, "checks": [],
     }
     failed = state.failed_checks
+    if state.stage == tr.SHADOW:
+        return _shadow_gate(spec, state, arms, now, report, stages)
     if short:
         decision, reason = "hold", f"too few samples: {'; '.join(short)}; need {need} each"
     else:
@@ -190,3 +196,38 @@ def analyze(root: str | Path, spec: LoadedSpec, query: Query, now: datetime | No
         change = ro.hold(root, spec, report, failed=report["failed_checks"] > state.failed_checks, evidence=lines,
                          metrics_dir=metrics_dir)
     return report, change
+
+
+def _shadow_gate(spec: LoadedSpec, state: ro.State, arms: dict[str, Arm], now: datetime, report: dict[str, Any],
+                 stages: dict[str, tr.Stage]) -> dict[str, Any]:
+    """The shadow stage: no live traffic, so no request or outcome minimum; the challenger's
+    answers to copies must agree with the champion's often enough, over enough samples."""
+    gate = spec.release.spec.deployment.rollout.shadow
+    rb = spec.release.spec.deployment.rollout.rollback
+    new = arms[tr.CHALLENGER]
+    n, agreed = new.shadow_decisions or 0.0, new.shadow_agreements or 0.0
+    failed = state.failed_checks
+    if gate is None or n < gate.min_samples:
+        need = gate.min_samples if gate else 0
+        report.update(decision="hold", reason=f"too few shadow samples: challenger has {_num(new.shadow_decisions)} "
+                                               f"shadow decisions; need {need}", failed_checks=failed)
+        return report
+    agreement = min(agreed, n) / n  # two increase() queries extrapolate apart: never above 1
+    check = Check("shadow_agreement", agreement, ">=", gate.min_agreement, agreement >= gate.min_agreement, None,
+                  f"challenger agreed {_num(agreed)}/{_num(n)}")
+    report["checks"] = [asdict(check)]
+    if not check.passed:
+        failed += 1
+        if failed >= rb.failure_threshold:
+            decision, reason = "rollback", f"failed shadow_agreement; {failed} failed analyses reach the threshold {rb.failure_threshold}"
+        else:
+            decision, reason = "hold", f"failed shadow_agreement ({failed} of {rb.failure_threshold} before rollback)"
+    else:
+        elapsed = (now - ro.parse_time(state.stage_started)).total_seconds()
+        due = stages[tr.SHADOW].duration_s
+        if elapsed >= due:
+            decision, reason = "advance", f"shadow agreement {agreement:.3g} over {int(n)} decisions after {int(elapsed)} s"
+        else:
+            decision, reason = "hold", f"shadow gate passes; the stage runs {due} s, {int(elapsed)} s so far"
+    report.update(decision=decision, reason=reason, failed_checks=failed)
+    return report

@@ -18,9 +18,11 @@ from sre_llm.errors import BadInput, CheckFailed
 
 def query(base_url: str, promql: str, timeout: float = 10.0) -> float | None:
     """One number from an instant query, or None when Prometheus has no data for it."""
+    if urllib.parse.urlsplit(base_url).scheme not in ("http", "https"):  # urllib would also open file: and ftp:
+        raise BadInput(f"{base_url}: a Prometheus URL is http:// or https://")
     url = base_url.rstrip("/") + "/api/v1/query?" + urllib.parse.urlencode({"query": promql})
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - the URL's scheme is checked to be http(s) above
             body = json.loads(resp.read())
     except urllib.error.HTTPError as exc:
         try:

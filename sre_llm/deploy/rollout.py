@@ -246,6 +246,9 @@ def start(root: str | Path, spec: LoadedSpec, champion: str | None = None, chall
     traffic by itself.
     """
     release = spec.release
+    if release.spec.deployment.rollout.engine == "flagger":
+        raise BadInput("deployment.rollout.engine is flagger: the rendered Canary runs the rollout in the cluster "
+                       "(Flagger owns the traffic split); set deployment.rollout.engine: gitops to use sre-llm rollout")
     model, version = release.metadata.name, release.metadata.version
     aliases = registry_aliases(root, model)
     challenger = challenger or aliases.get("challenger") or version

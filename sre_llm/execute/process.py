@@ -80,7 +80,7 @@ def run(
     proc = None
     try:
         with open(log_path, "ab", buffering=0) as log:
-            proc = subprocess.Popen(
+            proc = subprocess.Popen(  # noqa: S603 - argv list, no shell; the program is sre-llm's own choice
                 list(argv), cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL, stdout=log,
                 stderr=subprocess.STDOUT, start_new_session=True,
             )

@@ -115,9 +115,15 @@ def dry_run(spec: str, base: Path = Path(".")) -> dict[str, Any]:
             "model": str(plan.model_path or plan.release.spec.base_model.name)}
 
 
-def train(spec: str, reporter: Reporter, resume: bool = False, base: Path = Path(".")) -> dict[str, Any]:
-    """Run the training; return the final run record, or raise (exit 1 failed, 2 cannot run, 130 stopped)."""
+def train(spec: str, reporter: Reporter, resume: bool = False, base: Path = Path("."),
+          warm_start: Path | None = None, epochs: float | None = None) -> dict[str, Any]:
+    """Run the training; return the final run record, or raise (exit 1 failed, 2 cannot run, 130 stopped).
+
+    ``warm_start`` (`sre-llm retrain`'s incremental mode) starts from that model folder (a full
+    fine-tune) or keeps training that LoRA adapter instead of the base; ``epochs`` overrides
+    num_train_epochs for such a run (new data on a trained model needs fewer passes)."""
     plan = Plan(spec, base, resume)
+    plan.warm_start, plan.epochs = warm_start, epochs
     if plan.rerendered:
         reporter.note(f"rendered files for {spec} were out of date: re-rendered into {runs.rel(plan.rendered_dir, base)}")
     problems = plan.problems()
@@ -156,11 +162,23 @@ def _run(plan: Plan, reporter: Reporter, run_dir: Path, out: Path, log: Path, da
     base = plan.base
     ckpt = plan.resume_from[1] if plan.resume_from else None
     cfg = cfgmod.run_config(plan.train_cfg, base, out, dataset_dir, ckpt)
+    warm = getattr(plan, "warm_start", None)
+    if warm is not None:
+        key = "adapter_name_or_path" if cfg.get("finetuning_type") == "lora" else "model_name_or_path"
+        cfg[key] = str(Path(warm).resolve())
+    if getattr(plan, "epochs", None) is not None:
+        cfg["num_train_epochs"] = float(plan.epochs)
     header = (f"# sre-llm run {run_dir.name}: {runs.rel(plan.rendered_dir / 'train.yaml', base)} "
               "with this run's paths.\n")
     (run_dir / "train.yaml").write_text(cfgmod.dump_yaml(cfg, header))
     env_file = plan.rendered_dir / "launcher.env"
     launcher = cfgmod.read_env_file(env_file) if env_file.is_file() else {}
+    # In a PyTorchJob pod the operator's rendezvous (the job's own master service) wins over launcher.env.
+    from os import environ
+
+    from sre_llm.execute.cluster import launcher_from_job
+
+    launcher = launcher_from_job(launcher, environ)
     argv = [process.llamafactory_cli(), "train", str((run_dir / "train.yaml").resolve())]
 
     bm = plan.release.spec.base_model
@@ -186,6 +204,7 @@ def _run(plan: Plan, reporter: Reporter, run_dir: Path, out: Path, log: Path, da
         "command": argv, "launcher_env": launcher,
         "log": str(log), "output_dir": str(out),
         "resumed_from": {"run": str(plan.resume_from[0]), "checkpoint": str(ckpt)} if ckpt else None,
+        "warm_start": {"from": str(warm), "epochs": cfg.get("num_train_epochs")} if warm is not None else None,
         "started_at": runs.iso(started), "ended_at": None, "duration_s": None,
         "status": "running", "exit_code": None,
     }
@@ -207,6 +226,8 @@ def _run(plan: Plan, reporter: Reporter, run_dir: Path, out: Path, log: Path, da
             [f"training failed: llamafactory-cli exited with {code}; last lines of its output:"]
             + ["  " + line for line in process.tail(log, TAIL_LINES)] + [f"full log: {log}"]))
     _finish(record, run_dir, started, "succeeded", 0)
+    record["serving_files"] = _serving_files(plan, Path(record["output_dir"]))
+    runs.write_record(run_dir, record)
     reporter.end({"status": "succeeded", "run_dir": str(run_dir), "final": record["final"],
                   "adapter": record["adapter"]})
     return record
@@ -223,6 +244,16 @@ def _finish(record: dict[str, Any], run_dir: Path, started: float, status: str, 
     record["adapter"] = _artifact(out, ("adapter_config.json", "adapter_model.safetensors"))
     record["model"] = _artifact(out, ("config.json", "model.safetensors")) if record["adapter"] is None else None
     runs.write_record(run_dir, record)
+
+
+def _serving_files(plan: Plan, out: Path) -> dict[str, str]:
+    """LLaMA Factory's chat template and the trained tokenizer, inside the model folder: what any
+    vLLM needs to serve the prompt training used (:mod:`sre_llm.execute.serving_files`)."""
+    from sre_llm.execute import serving_files as sf
+
+    trained = any((out / n).is_file() for n in sf.TOKENIZER_FILES)
+    source = out if trained else (plan.model_path or plan.train_cfg["model_name_or_path"])
+    return sf.write(out, plan.train_cfg["template"], source)
 
 
 def _resources(release) -> dict[str, Any]:

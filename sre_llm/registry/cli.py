@@ -1,6 +1,7 @@
 """Commands of the registry stage: ``sre-llm registry register|sign|verify|promote|rollback|list|
-show|diff|keygen`` and ``audit verify``. Each parses, calls one library function, prints, and lets
-:func:`sre_llm.cli.main` map errors to exit codes. The lifecycle verbs were top-level commands
+show|diff|keygen`` (``audit verify|checkpoint`` live in :mod:`sre_llm.registry.audit_cli`). Each
+parses, calls one library function, prints, and lets :func:`sre_llm.cli.main` map errors to exit
+codes. The lifecycle verbs were top-level commands
 before 0.2.0; those names stay one minor release as hidden, deprecated aliases.
 
 Only click is imported at module level: ``sre-llm validate`` must stay light.
@@ -50,29 +51,41 @@ _chain = click.option("--certificate-chain", "chain", multiple=True, type=click.
 @click.option("--run", "run_record", type=click.Path(dir_okay=False), help="Training run record (run.json) for lineage.")
 @click.option("--bump", type=click.Choice(["patch", "minor", "major"]),
               help="Register as the next version of this kind instead of the spec's version.")
+@click.option("--sbom", "sboms", multiple=True, metavar="ROLE=PYTHON",
+              help="Attach the CycloneDX SBOM of this Python's environment (repeatable), e.g. "
+                   "serve=.venv-serve/bin/python [default: train=the running Python].")
+@click.option("--no-sbom", is_flag=True, help="Attach no SBOM.")
 @_common
 def register(spec: str, model_dir: str, metrics: str | None, run_record: str | None, bump: str | None,
-             root: str, store: str | None, as_json: bool) -> None:
+             sboms: tuple[str, ...], no_sbom: bool, root: str, store: str | None, as_json: bool) -> None:
     """Register a model directory as a version of the spec's release.
 
     The version is the spec's metadata.version. Registering the same version again with the same
     digests changes nothing; with different digests it is refused (exit 1) and the next versions
     are offered: new base model = major, new data = minor, recipe change = patch.
     """
+    from sre_llm.errors import BadInput
+    from sre_llm.registry.sbom import parse_roles
     from sre_llm.registry.service import register as do_register
 
+    if no_sbom and sboms:
+        raise BadInput("--no-sbom and --sbom exclude each other")
     reg = _registry(root, store)
-    res = do_register(reg, spec, model_dir, metrics, run_record, bump)  # type: ignore[arg-type]
+    res = do_register(reg, spec, model_dir, metrics, run_record, bump,  # type: ignore[arg-type]
+                      sboms=[] if no_sbom else (parse_roles(sboms) or None))
     e = res.entry
     if as_json:
         _ok({"model": res.model, "version": res.version, "created": res.created,
                "artifact": e.artifact.digest, "gates_passed": e.gates_passed, "index": str(res.index_path),
-               "store": str(reg.store.local_tree(e.artifact.digest))})
+               "store": str(reg.store.local_tree(e.artifact.digest)),
+               "sbom": [r.model_dump() for r in e.sbom or []]})
         return
     verb = "registered" if res.created else "already registered (unchanged)"
     click.echo(f"{res.model} {res.version}: {verb}")
     click.echo(f"  artifact  {e.artifact.digest} ({len(e.artifact.files)} files, {e.artifact.size} bytes)")
     click.echo(f"  gates     {'passed' if e.gates_passed else 'not passed' if e.gates else 'no metrics'}")
+    for r in e.sbom or []:
+        click.echo(f"  sbom      {r.path} ({r.environment}, {r.components} components)")
     click.echo(f"  index     {res.index_path}")
 
 
@@ -355,32 +368,6 @@ def keygen(private_key: str, public_key: str, curve: str, as_json: bool) -> None
                    f"pin it with spec.signing.trusted_keys: [sha256:{key_id}])")
 
 
-@click.group("audit")
-def audit_group() -> None:
-    """The hash-chained audit log of every data access, run, registration and promotion."""
-
-
-@audit_group.command("verify")
-@ROOT_OPTION
-@click.option("--log", "log", type=click.Path(dir_okay=False), envvar="SRE_LLM_AUDIT_LOG",
-              help="Audit log file [default: ROOT/audit/audit.jsonl]; checked against git HEAD of ROOT too.")
-@JSON_OPTION
-def audit_verify(root: str, log: str | None, as_json: bool) -> None:
-    """Check the chain: exit 1 naming the first edited, reordered, deleted or inserted record."""
-    from sre_llm import audit
-    from sre_llm.errors import CheckFailed
-
-    report = audit.verify_in_repo(root, log)
-    if report.problem is not None:
-        raise CheckFailed(f"{report.path}: {report.problem}", code="audit_broken", path=str(report.path),
-                          details={"report": report.to_dict()})
-    if as_json:
-        _ok(report.to_dict())
-    else:
-        tail = f", matches git HEAD ({report.committed_records} committed)" if report.committed_records is not None else ""
-        click.echo(f"{report.path}: {report.records} records, chain intact (head seq {report.head_seq}){tail}")
-
-
 LIFECYCLE = [register, sign, verify, promote, rollback]
 for _command in LIFECYCLE:
     registry.add_command(_command)
@@ -390,6 +377,8 @@ registry.add_command(pull)
 
 def install(cli: click.Group) -> None:
     """Add ``registry`` and ``audit`` to the ``sre-llm`` group, and the deprecated top-level aliases."""
+    from sre_llm.registry.audit_cli import audit_group
+
     cli.add_command(registry)
     cli.add_command(audit_group)
     for command in LIFECYCLE:

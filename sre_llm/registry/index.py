@@ -116,6 +116,14 @@ class OciPush(Strict):
         return f"{self.repository}@{self.digest}"
 
 
+class SbomRef(Strict):
+    environment: str = Field(description="Role of the environment: train (the registering Python), serve, …")
+    path: str = Field(description="CycloneDX JSON file, relative to the repository root (committed with the index).")
+    sha256: str = Field(description="Digest of the SBOM file (sha256:<hex>).")
+    components: int = Field(ge=0, description="Number of components it lists.")
+    generator: str = Field(description="What wrote it.")
+
+
 class Version(Strict):
     version: str
     status: Status = "registered"
@@ -126,6 +134,7 @@ class Version(Strict):
     dataset: DatasetRef = Field(default_factory=DatasetRef)
     run: RunRef = Field(default_factory=RunRef)
     packages: dict[str, str] = Field(default_factory=dict)
+    sbom: list[SbomRef] | None = Field(None, description="SBOMs of the environments it was built with, by digest.")
     metrics: Metrics | None = None
     gates: dict[str, Gate] = Field(default_factory=dict)
     gates_passed: bool = False

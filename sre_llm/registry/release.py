@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sre_llm import gitops, signing
+from sre_llm import audit, gitops, signing
 from sre_llm.errors import BadInput, CheckFailed
 from sre_llm.registry import index as ix
 from sre_llm.registry import lineage, trust
@@ -106,6 +106,9 @@ def sign(
         ix.save(reg.root, index)
         reg.audit("sign", f"{model}@{entry.version}", {"artifact": entry.artifact.digest, "bundle": sig.sha256},
                   {"method": method, "key_id": sig.key_id, "resigned": force})
+        if method != "sigstore" and key_ref:  # the key is at hand: anchor the audit chain (sre_llm.audit)
+            with signing.secret_file(key_ref, reg.root) as key_path:
+                audit.checkpoint(key_path, root=reg.root, path=reg.audit_log)
     return sig
 
 
@@ -141,16 +144,16 @@ def verify(
     if key and not reg.abs(key).is_file():
         raise BadInput(f"{key}: public key not found")
     chain = [reg.abs(c) for c in (certificate_chain or sig.certificate_chain)]
-    hashing = signing.Hashing(sig.hashing.method, sig.hashing.algorithm, sig.hashing.shard_size)
-    bundle = reg.abs(sig.bundle)
-    trust.verify_model(
-        reg.store.local_tree(entry.artifact.digest), bundle, sig.method, spec_pins(reg, entry),
-        public_key=reg.abs(key) if key else None, certificate_chain=chain,
-        identity=sig.identity, oidc_issuer=sig.oidc_issuer, hashing=hashing,
+    trust.verify_recorded(
+        reg.store.local_tree(entry.artifact.digest), reg.abs(sig.bundle), sig.model_dump(mode="json"),
+        spec_pins(reg, entry), public_key=reg.abs(key) if key else None, certificate_chain=chain,
+        where=f"{model} {entry.version} in the index",
     )
-    actual = signing.file_sha256(bundle)
-    if actual != sig.sha256:
-        raise signing.SignatureInvalid(f"bundle {sig.bundle} verifies but is not the one recorded in the index ({actual} ≠ {sig.sha256})")
+    for ref in entry.sbom or []:  # lineage files kept beside the index: what the audit checkpoint signed
+        path = reg.abs(ref.path)
+        if not path.is_file() or signing.file_sha256(path) != ref.sha256:
+            raise CheckFailed(f"SBOM {ref.path} is missing or not the one the index records ({ref.sha256})",
+                              code="lineage_mismatch")
     return {"model": model, "version": entry.version, "verified": True, "method": sig.method, "key_id": sig.key_id,
             "artifact": entry.artifact.digest, "bundle": sig.bundle}
 
@@ -287,7 +290,7 @@ def _move(reg, index, entry, action, alias, previous, checked, commit) -> AliasR
     )
     message = commit_message(index, entry, action, alias, previous, checked, record, actor)
     result = AliasResult(model, alias, entry.version, previous, changed=True, message=message)
-    paths = [path, *(reg.abs(sig.bundle) for sig in [sig] if sig), *extra]
+    paths = [path, *(reg.abs(sig.bundle) for sig in [sig] if sig), *(reg.abs(s.path) for s in entry.sbom or []), *extra]
     if reg.inside(reg.audit_log) and not gitops.is_ignored(reg.root, reg.rel(reg.audit_log)):
         paths.append(reg.audit_log)
     result.paths = [reg.rel(p) for p in paths]

@@ -13,7 +13,8 @@ import fcntl
 import hashlib
 import json
 import os
-from collections.abc import Iterator
+import sys
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -151,8 +152,14 @@ def register(
     metrics_path: str | Path | None = None,
     run_path: str | Path | None = None,
     bump: Bump | None = None,
+    sboms: Sequence[tuple[str, str]] | None = None,
 ) -> RegisterResult:
-    """Register the model directory as the spec's version (or the next ``bump`` version)."""
+    """Register the model directory as the spec's version (or the next ``bump`` version).
+
+    ``sboms`` are (role, python) pairs whose environments' CycloneDX SBOMs are attached
+    (:mod:`sre_llm.registry.sbom`); None: the running Python as ``train``; empty: none.
+    """
+    from sre_llm.registry import sbom as sbom_mod
     from sre_llm.spec.load import load_spec
 
     if bump is not None and bump not in BUMPS:
@@ -166,6 +173,8 @@ def register(
     run, run_raw = _read_json(run_path, "run record")
     base = lineage.base_model_ref(release.spec.base_model, run)
     dataset = lineage.dataset_ref(release.spec.dataset.name, run)
+    pairs = [(sbom_mod.DEFAULT_ROLE, sys.executable)] if sboms is None else list(sboms)
+    documents = [(role, sbom_mod.generate(python, role)) for role, python in pairs]  # before the lock: ~1 s uncached
 
     with reg.locked(model):
         index = ix.load(reg.root, model) or ix.RegistryIndex(model=model)
@@ -179,6 +188,7 @@ def register(
         same = index.get(version) if version in existing else None
         if same is not None:
             return _same_version(reg, index, same, tree.digest, loaded.digest, base, dataset)
+        sbom_refs = _write_sboms(reg, model, version, documents)
         figures = lineage.figures(metrics) if metrics is not None else {}
         gates = lineage.evaluate_gates(release.spec.evaluation.gates.model_dump(), figures) if metrics is not None else {}
         entry = ix.Version(
@@ -190,6 +200,7 @@ def register(
             dataset=dataset,
             run=lineage.run_ref(run, "sha256:" + hashlib.sha256(run_raw).hexdigest() if run_raw else None),
             packages=lineage.packages(run),
+            sbom=sbom_refs or None,
             metrics=ix.Metrics(digest=metrics_digest, figures=figures) if metrics_digest else None,
             gates=gates,
             gates_passed=bool(gates) and all(g.passed for g in gates.values()),
@@ -204,10 +215,25 @@ def register(
         reg.audit(
             "register",
             f"{model}@{version}",
-            {"artifact": tree.digest, "spec": loaded.digest, "dataset": dataset.digest or "", "metrics": metrics_digest or ""},
+            {"artifact": tree.digest, "spec": loaded.digest, "dataset": dataset.digest or "", "metrics": metrics_digest or "",
+             **{f"sbom.{r.environment}": r.sha256 for r in sbom_refs}},
             {"bump": bump, "gates_passed": entry.gates_passed, "files": len(tree.files), "bytes": tree.size},
         )
     return RegisterResult(model, version, True, entry, path)
+
+
+def _write_sboms(reg: Registry, model: str, version: str, documents: list[tuple[str, bytes]]) -> list[ix.SbomRef]:
+    """Write each SBOM next to the index (atomically) and return what the lineage records."""
+    from sre_llm.fsutil import write_atomic
+    from sre_llm.registry import sbom as sbom_mod
+
+    refs = []
+    for role, data in documents:
+        rel = sbom_mod.path_for(model, version, role)
+        write_atomic(reg.abs(rel), data)
+        refs.append(ix.SbomRef(environment=role, path=rel, sha256="sha256:" + hashlib.sha256(data).hexdigest(),
+                               components=len(sbom_mod.components(data, role)), generator=sbom_mod.GENERATOR))
+    return refs
 
 
 def _actor(reg: Registry) -> str:

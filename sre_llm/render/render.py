@@ -49,7 +49,7 @@ class Templates:
             loader=jinja2.FileSystemLoader([str(r) for r in roots]),
             undefined=jinja2.StrictUndefined,
             keep_trailing_newline=True,
-            autoescape=False,
+            autoescape=False,  # noqa: S701 - renders YAML and JSON, not HTML: values go through the yaml/tojson filters
         )
         self.env.filters["yaml"] = scalar
 
@@ -114,8 +114,11 @@ def render_release(spec: LoadedSpec, templates: Templates | None = None, root: s
     }
     as_json("release.lock.json", lock)
     from sre_llm.render.k8s import render_manifests  # the Kubernetes tree: <root>/<name>/k8s/
+    from sre_llm.render.kubeflow import render_cluster  # training.cluster: <release dir>/cluster/
 
-    return files + render_manifests(spec, root=root)
+    from sre_llm.render.dashboard import render_monitoring  # spec.retrain: <root>/<name>/monitoring/
+
+    return files + render_cluster(spec, files, root) + render_manifests(spec, root=root) + render_monitoring(spec, root=root)
 
 
 def eval_config(spec: LoadedSpec) -> dict[str, dict[str, object]]:

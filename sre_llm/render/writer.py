@@ -58,7 +58,7 @@ def apply(changes: Iterable[Change], base: str | Path = ".") -> None:
     base = Path(base)
     for c in changes:
         if c.status in ("created", "changed"):
-            assert c.text is not None
+            assert c.text is not None  # noqa: S101 - an invariant for the type checker, not a security check
             write_atomic(base / c.path, c.text)
         elif c.status == "stale":
             (base / c.path).unlink(missing_ok=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import json
 import time
 from typing import Any
@@ -25,15 +26,16 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from sre_llm.serve.config import GatewayConfig
-from sre_llm.serve.decide import Constraint
+from sre_llm.serve.decide import SHADOW_REQUEST, Constraint
 from sre_llm.serve.errors import GatewayError
 from sre_llm.serve.gateway import Gateway
 from sre_llm.serve.metrics import CONTENT_TYPE_LATEST
 from sre_llm.serve.ollama import api_router as ollama_router
 from sre_llm.serve.openai import api_router as openai_router
+from sre_llm.serve.sidecalls import REVISION_HEADER, SHADOW_HEADER
 
 _KINDS = {400: "invalid_request_error", 404: "NotFoundError", 413: "invalid_request_error", 422: "invalid_request_error",
-          429: "rate_limit_error", 503: "service_unavailable", 504: "timeout"}
+          401: "authentication_error", 429: "rate_limit_error", 503: "service_unavailable", 504: "timeout"}
 
 
 def protocol_of(path: str) -> str:
@@ -70,10 +72,15 @@ class Limits:
         path = scope["path"]
         t0 = time.perf_counter()
         state = {"status": None}
+        revision = (REVISION_HEADER.lower().encode(), self.gw.config.revision.encode())
+        # A copy from a champion's gateway: answered, compared there, never acted on (decide.SHADOW_REQUEST).
+        SHADOW_REQUEST.set(dict(scope["headers"]).get(SHADOW_HEADER.lower().encode()) == b"1")
 
         async def tracked(message) -> None:
             if message["type"] == "http.response.start":
                 state["status"] = message["status"]
+                # which revision answered: the shadow caller skips itself, operators see who served
+                message = {**message, "headers": [*message.get("headers", []), revision]}
             await send(message)
 
         async def fail(err: GatewayError) -> None:
@@ -85,13 +92,24 @@ class Limits:
                 await tracked({"type": "http.response.body", "body": body})
 
         try:
-            if scope["method"] == "POST":
+            if not self._authorized(scope):
+                await fail(GatewayError(401, "missing or wrong bearer token (Authorization: Bearer …)",
+                                        {"WWW-Authenticate": "Bearer"}, kind="authentication_error"))
+            elif scope["method"] == "POST":
                 await self._limited(scope, receive, tracked, fail)
             else:
                 await self.app(scope, receive, tracked)
         finally:
             if state["status"] is not None:
                 self.gw.metrics.request(protocol_of(path), state["status"], time.perf_counter() - t0)
+
+    def _authorized(self, scope) -> bool:
+        """OpenAI-style routes ask for the client token when one is configured (Ollama's cannot)."""
+        token = self.gw.config.client_token
+        if token is None or protocol_of(scope["path"]) != "openai":
+            return True
+        given = dict(scope["headers"]).get(b"authorization", b"")
+        return hmac.compare_digest(given, f"Bearer {token}".encode())
 
     async def _limited(self, scope, receive, send, fail) -> None:
         cfg = self.gw.config
@@ -149,7 +167,7 @@ def create_app(config: GatewayConfig, constraint: Constraint | None = None) -> L
         return Response(gw.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     async def on_gateway_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, GatewayError)
+        assert isinstance(exc, GatewayError)  # noqa: S101 - an invariant for the type checker, not a security check
         return error_response(request.url.path, exc)
 
     async def on_unexpected(request: Request, exc: Exception) -> Response:

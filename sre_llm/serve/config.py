@@ -1,4 +1,4 @@
-"""The gateway's settings: one frozen object, built by ``python -m sre_llm.serve`` or ``sre-llm serve``."""
+"""The gateway's settings: one frozen object, built by ``sre-llm gateway`` or ``sre-llm serve``."""
 
 from __future__ import annotations
 
@@ -29,6 +29,20 @@ class GatewayConfig:
     max_concurrency: int = 32  # requests in flight; more get 429 with Retry-After
     read_timeout_s: float = 30.0  # hypercorn: a client that sends nothing for this long is dropped
     revision: str = field(default_factory=lambda: os.environ.get("K_REVISION", "local"))
+    # Action safety (sre_llm.serve.safety) and the calls beside each answer (sre_llm.serve.sidecalls).
+    allowed_functions: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (namespace or "*", functions); () = all
+    rate_limits: tuple[str, ...] = ()  # "pod-restart=3/1h": per function and target, in this replica
+    kill_switch: str | None = None  # a file, or a mounted ConfigMap's folder (key "enabled")
+    kill_switch_poll_s: float = 2.0
+    collector: str | None = None  # sre-llm collect serve's base URL: POST /decisions
+    collector_token: str | None = None  # its bearer token (the value: read from a file or env by the CLI)
+    collector_queue: int = 1000  # decisions buffered before they are dropped (and counted)
+    shadow: str | None = None  # the challenger's gateway URL: copies of each live request, compared only
+    shadow_queue: int = 256
+    # OpenAI-style clients (/v1/*) must send "Authorization: Bearer <token>" when set. agent-sre's
+    # Ollama client sends no header, so /api/* stays open: the NetworkPolicy and the cluster-local
+    # route are its controls (docs/threat-model.md).
+    client_token: str | None = None
 
     @property
     def model_names(self) -> frozenset[str]:

@@ -9,16 +9,25 @@ alert's real values).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from sre_llm.answer import INSTRUCTION, Decision, guard, render_input, vllm_regex
+from sre_llm.answer.fingerprint import fingerprint
+from sre_llm.catalog import NONE
 from sre_llm.serve.config import GatewayConfig
 from sre_llm.serve.errors import GatewayError
 from sre_llm.serve.metrics import Metrics
+from sre_llm.serve.safety import KILL_SWITCH, Safety
 from sre_llm.serve.upstream import Upstream
+
+#: True while serving a shadow copy from a champion's gateway (header X-Sre-Llm-Shadow, set by
+#: the app's middleware): such an answer is compared, never acted on, so it is not reported, does
+#: not count toward rate limits, is not shadowed again, and ignores the kill switch.
+SHADOW_REQUEST: contextvars.ContextVar[bool] = contextvars.ContextVar("sre_llm_shadow_request", default=False)
 
 
 @dataclass(frozen=True)
@@ -74,10 +83,14 @@ def grounding_constraint(answer_format: str) -> Constraint:
 class Decider:
     """Turns an :class:`Alert` into a guarded :class:`Answer` through vLLM."""
 
-    def __init__(self, config: GatewayConfig, upstream: Upstream, metrics: Metrics, constraint: Constraint | None = None):
+    def __init__(self, config: GatewayConfig, upstream: Upstream, metrics: Metrics, constraint: Constraint | None = None,
+                 safety: Safety | None = None, collector: Any = None, shadow: Any = None):
         self.config = config
         self.upstream = upstream
         self.metrics = metrics
+        self.safety = safety or Safety()
+        self.collector = collector  # sidecalls.Collector: each live decision, reported
+        self.shadow = shadow  # sidecalls.Shadow: each live request, asked of the challenger too
         if constraint is None and config.constrain:
             constraint = grounding_constraint(config.answer_format)
         self.constraint = constraint
@@ -87,6 +100,14 @@ class Decider:
         if len(prompt) > self.config.max_prompt_chars:
             raise GatewayError(413, f"the alert renders to a {len(prompt)}-character prompt "
                                     f"(limit {self.config.max_prompt_chars})", kind="invalid_request_error")
+        live = not SHADOW_REQUEST.get()
+        killed = self.safety.killed() if live else None
+        self.metrics.killed(killed is not None)
+        if killed:  # no vLLM call: the switch must work when the model is the problem
+            decision = Decision(NONE, {}, reason=killed)
+            self.metrics.decision(NONE, killed, None, KILL_SWITCH)
+            self._report(alert, decision)
+            return Answer(alert, decision, "", False, 0, 0, 0.0)
         budget = self.config.max_new_tokens if not max_tokens or max_tokens <= 0 else min(max_tokens, self.config.max_new_tokens)
         regex = self.constraint(alert) if self.constraint else None
         t0 = time.perf_counter()
@@ -95,7 +116,16 @@ class Decider:
         except asyncio.TimeoutError:
             raise GatewayError(504, f"vLLM did not answer within {self.config.request_timeout_s:g} s", kind="timeout") from None
         upstream_s = time.perf_counter() - t0
-        decision = guard(completion.text, alert.labels, alert.annotations, answer_format=self.config.answer_format)
-        self.metrics.decision(decision.function, decision.reason, upstream_s)
+        guarded = guard(completion.text, alert.labels, alert.annotations, answer_format=self.config.answer_format)
+        decision, block = self.safety.check(guarded, alert.labels) if live else (guarded, None)
+        self.metrics.decision(decision.function, decision.reason, upstream_s, block)
+        if live:
+            self._report(alert, decision)
+            if self.shadow is not None:  # the model's answers are compared, before the policy
+                self.shadow.compare(prompt, guarded)
         return Answer(alert, decision, completion.text, regex is not None, completion.prompt_tokens,
                       completion.completion_tokens, upstream_s)
+
+    def _report(self, alert: Alert, decision: Decision) -> None:
+        if self.collector is not None:
+            self.collector.report(fingerprint(alert.labels), decision.function)

@@ -15,6 +15,8 @@ from sre_llm.serve.decide import Alert, Constraint, Decider
 from sre_llm.serve.errors import GatewayError
 from sre_llm.serve.metrics import Metrics
 from sre_llm.serve.passthrough import Passthrough
+from sre_llm.serve.safety import KillSwitch, Safety, parse_rate_limit
+from sre_llm.serve.sidecalls import Collector, Shadow
 from sre_llm.serve.upstream import Upstream
 
 
@@ -24,10 +26,19 @@ class Gateway:
         self.started = time.time()
         self.metrics = Metrics(config.model_version, config.revision)
         self.upstream = Upstream(config.upstream, config.served_model, config.request_timeout_s)
-        self.decider = Decider(config, self.upstream, self.metrics, constraint)
+        self.safety = Safety(dict(config.allowed_functions), tuple(parse_rate_limit(r) for r in config.rate_limits),
+                             KillSwitch(config.kill_switch, config.kill_switch_poll_s))
+        self.collector = (Collector(config.collector, self.metrics, config.collector_token, config.collector_queue)
+                          if config.collector else None)
+        self.shadow = (Shadow(config.shadow, config.served_model, self.metrics, config.revision, config.shadow_queue)
+                       if config.shadow else None)
+        self.decider = Decider(config, self.upstream, self.metrics, constraint, self.safety, self.collector, self.shadow)
         self.passthrough = Passthrough(config.passthrough, config.passthrough_model) if config.passthrough else None
 
     async def aclose(self) -> None:
+        for side in (self.collector, self.shadow):
+            if side is not None:
+                await side.aclose()
         await self.upstream.aclose()
         if self.passthrough:
             await self.passthrough.aclose()

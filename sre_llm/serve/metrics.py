@@ -6,6 +6,7 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,  # noqa: F401  (re-exported for /metrics)
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
 )
@@ -49,16 +50,45 @@ class Metrics:
                                  ["protocol", *common], buckets=_BUCKETS, registry=self.registry)
         self.upstream_latency = Histogram("sre_llm_gateway_vllm_duration_seconds", "Time vLLM took per decision.",
                                           common, buckets=_BUCKETS, registry=self.registry)
+        self.kill_switch = Gauge("sre_llm_gateway_kill_switch", "1 while the kill switch makes every answer none.",
+                                 common, registry=self.registry)
+        self.kill_switch.labels(**self.base).set(0)
+        self.sidecalls = Counter("sre_llm_gateway_sidecalls", "Decision reports and shadow copies sent.",
+                                 ["target", *common], registry=self.registry)
+        self.sidecall_drops = Counter("sre_llm_gateway_sidecall_dropped",
+                                      "Decision reports and shadow copies not delivered (queue full, error), by reason.",
+                                      ["target", "reason", *common], registry=self.registry)
+        self.shadow_decisions = Counter("sre_llm_shadow_decisions",
+                                        "Shadow answers of the challenger (shadow_revision), equal to this gateway's or not.",
+                                        ["agree", "shadow_revision", *common], registry=self.registry)
+        self.shadow_blocks = Counter("sre_llm_shadow_guard_blocks", "Shadow answers the challenger's guard refused, by reason.",
+                                     ["reason", "shadow_revision", *common], registry=self.registry)
 
     def request(self, protocol: str, status: int, seconds: float) -> None:
         self.requests.labels(protocol=protocol, status=str(status), **self.base).inc()
         self.latency.labels(protocol=protocol, **self.base).observe(seconds)
 
-    def decision(self, function: str, reason: str | None, upstream_s: float) -> None:
+    def decision(self, function: str, reason: str | None, upstream_s: float | None, block: str | None = None) -> None:
+        """One served decision; ``block`` names a safety refusal's class (else the guard's reason is classed)."""
         self.decisions.labels(function=function, **self.base).inc()
         if reason is not None:
-            self.guard_blocks.labels(reason=reason_class(reason), **self.base).inc()
-        self.upstream_latency.labels(**self.base).observe(upstream_s)
+            self.guard_blocks.labels(reason=block or reason_class(reason), **self.base).inc()
+        if upstream_s is not None:
+            self.upstream_latency.labels(**self.base).observe(upstream_s)
+
+    def killed(self, on: bool) -> None:
+        self.kill_switch.labels(**self.base).set(1 if on else 0)
+
+    def sidecall_sent(self, target: str) -> None:
+        self.sidecalls.labels(target=target, **self.base).inc()
+
+    def sidecall_dropped(self, target: str, reason: str) -> None:
+        self.sidecall_drops.labels(target=target, reason=reason, **self.base).inc()
+
+    def shadow(self, shadow_revision: str, agree: bool, block: str | None) -> None:
+        self.shadow_decisions.labels(agree=str(agree).lower(), shadow_revision=shadow_revision, **self.base).inc()
+        if block is not None:
+            self.shadow_blocks.labels(reason=block, shadow_revision=shadow_revision, **self.base).inc()
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

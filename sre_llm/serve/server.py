@@ -15,8 +15,10 @@ from __future__ import annotations
 import asyncio
 import signal
 import socket
+import ssl
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from hypercorn.asyncio import serve as _serve
 from hypercorn.config import Config
@@ -37,21 +39,58 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def config(sock: socket.socket, read_timeout_s: float = 30.0, graceful_timeout_s: float = 5.0) -> Config:
+@dataclass(frozen=True)
+class TLS:
+    """Serve HTTPS: a certificate chain and its key; with ``client_ca``, clients must present a
+    certificate signed by it (mutual TLS)."""
+
+    certfile: str
+    keyfile: str
+    client_ca: str | None = None
+
+
+def config(sock: socket.socket, read_timeout_s: float = 30.0, graceful_timeout_s: float = 5.0, *,
+           keep_alive_s: float = 5.0, tls: TLS | None = None, http1_only: bool = False) -> Config:
+    """Hypercorn settings around ``sock``.
+
+    ``keep_alive_s`` also bounds the whole header block: hypercorn's idle timer runs from the
+    connection's start until a request's headers are complete, and is not reset by partial
+    header bytes, so a client trickling headers byte by byte is closed after it.
+    """
     cfg = Config()
     cfg.bind = [f"fd://{sock.fileno()}"]
-    cfg.read_timeout = int(read_timeout_s) if read_timeout_s else None
-    cfg.keep_alive_timeout = 5.0
+    cfg.read_timeout = float(read_timeout_s) if read_timeout_s else None
+    cfg.keep_alive_timeout = keep_alive_s
     cfg.graceful_timeout = graceful_timeout_s
     cfg.h11_max_incomplete_size = 16 * 1024  # request line and headers
+    cfg.backlog = 1024  # asyncio re-listens with this; hypercorn's 100 drops SYNs under a burst
     cfg.accesslog = None
     cfg.errorlog = "-"
     cfg.loglevel = "WARNING"
+    if http1_only:
+        cfg.alpn_protocols = ["http/1.1"]
+    if tls is not None:
+        cfg.certfile, cfg.keyfile = tls.certfile, tls.keyfile  # (what makes hypercorn serve TLS)
+        cfg.ssl_handshake_timeout = max(keep_alive_s, 1.0)
+        # Loaded now, not when serving starts: a bad certificate fails here, and a key in a
+        # temporary file (an env: reference) can be removed as soon as this returns.
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.set_ciphers(cfg.ciphers)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        ctx.options |= ssl.OP_NO_COMPRESSION
+        ctx.set_alpn_protocols(cfg.alpn_protocols)
+        ctx.load_cert_chain(tls.certfile, tls.keyfile)
+        if tls.client_ca:
+            ctx.load_verify_locations(tls.client_ca)
+            ctx.verify_mode = ssl.CERT_REQUIRED
+        cfg.create_ssl_context = lambda: ctx
     return cfg
 
 
-def run(app, sock: socket.socket, read_timeout_s: float = 30.0, should_stop: Callable[[], bool] | None = None) -> None:
-    """Serve ``app`` on ``sock`` until SIGTERM / SIGINT (or ``should_stop()`` turns true)."""
+def run(app, sock: socket.socket, read_timeout_s: float = 30.0, should_stop: Callable[[], bool] | None = None,
+        **options) -> None:
+    """Serve ``app`` on ``sock`` until SIGTERM / SIGINT (or ``should_stop()`` turns true);
+    ``options`` go to :func:`config`."""
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -66,18 +105,25 @@ def run(app, sock: socket.socket, read_timeout_s: float = 30.0, should_stop: Cal
                 await asyncio.sleep(0.5)
 
         watcher = asyncio.create_task(watch())
-        await _serve(app, config(sock, read_timeout_s), shutdown_trigger=stop.wait)
+        await _serve(app, config(sock, read_timeout_s, **options), shutdown_trigger=stop.wait)
         watcher.cancel()
 
     asyncio.run(main())
 
 
+async def serve(app, cfg: Config, shutdown_trigger: Callable) -> None:
+    """Serve ``app`` with ``cfg`` (from :func:`config`) in the running event loop until
+    ``await shutdown_trigger()`` returns: for callers that own their loop (the webhook receiver)."""
+    await _serve(app, cfg, shutdown_trigger=shutdown_trigger)
+
+
 class Background:
     """The app served from a thread with its own event loop (tests, ``sre-llm serve`` from Python)."""
 
-    def __init__(self, app, sock: socket.socket, read_timeout_s: float = 30.0):
+    def __init__(self, app, sock: socket.socket, read_timeout_s: float = 30.0, **options):
         self.sock = sock
-        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        scheme = "https" if options.get("tls") else "http"
+        self.url = f"{scheme}://127.0.0.1:{sock.getsockname()[1]}"
         self._loop = asyncio.new_event_loop()
         self._stop: asyncio.Event | None = None
         ready = threading.Event()
@@ -88,7 +134,7 @@ class Background:
             async def main() -> None:
                 self._stop = asyncio.Event()
                 ready.set()
-                await _serve(app, config(sock, read_timeout_s), shutdown_trigger=self._stop.wait)
+                await _serve(app, config(sock, read_timeout_s, **options), shutdown_trigger=self._stop.wait)
 
             self._loop.run_until_complete(main())
 

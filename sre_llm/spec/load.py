@@ -76,7 +76,7 @@ def parse_spec(text: str, filename: str = "<spec>") -> ModelRelease:
         diagnostics.append(Diagnostic(filename, line, col, _dotted(loc), message))
     if diagnostics:
         raise SpecInvalid(list(dict.fromkeys(diagnostics)))
-    assert release is not None
+    assert release is not None  # noqa: S101 - an invariant for the type checker, not a security check
     return rules.normalize(release)
 
 

@@ -11,7 +11,12 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
 from sre_llm.answer.references import ANSWER_FORMATS, DEFAULT_ANSWER_FORMAT
+from sre_llm.spec.access import CollectorSpec, NetworkSpec, RetentionSpec, SecretKeySpec
+from sre_llm.spec.cluster import ClusterSpec
+from sre_llm.spec.deployment import ArtifactSpec, PodSpec
 from sre_llm.spec.registry import FAMILIES, OPTIMIZERS, SCHEDULERS
+from sre_llm.spec.retrain import RetrainSpec
+from sre_llm.spec.safety import Engine, SafetySpec, ShadowSpec
 from sre_llm.spec.types import AgeRecipient, DnsName, Duration, K8sLabels, Regex, SecretRef, SemVer
 
 API_VERSION = "sre-llm/v1"
@@ -181,6 +186,9 @@ class DatasetSpec(Strict):
     )
     redaction: RedactionSpec = Field(default_factory=RedactionSpec, description="What is redacted before writing.")
     encryption: Optional[EncryptionSpec] = Field(None, description="Encrypt dataset files at rest with age.")
+    retention: RetentionSpec = Field(
+        default_factory=RetentionSpec, description="How long raw payloads and built datasets are kept (`sre-llm dataset prune`)."
+    )
     augmentation: AugmentationSpec = Field(
         default_factory=AugmentationSpec, description="Training-only augmentation (off by default)."
     )
@@ -257,6 +265,9 @@ class TrainingSpec(Strict):
     eval_batch_size: int = Field(8, gt=0, description="Per-device evaluation batch size.")
     preprocessing_workers: int = Field(1, gt=0, le=256, description="Processes used to tokenize the dataset.")
     distributed: DistributedSpec = Field(default_factory=DistributedSpec, description="Several GPUs or nodes.")
+    cluster: Optional[ClusterSpec] = Field(
+        None, description="Train on Kubernetes through Kubeflow (`sre-llm train --cluster`); see docs/cluster-training.md."
+    )
 
 
 # ── evaluation ──────────────────────────────────────────────────────────────────────────────────
@@ -322,36 +333,55 @@ PromQL = Annotated[str, AfterValidator(_promql)]
 class AnalysisQueriesSpec(Strict):
     """PromQL run per arm: ``$revision`` is the Knative revision, ``$namespace`` the namespace,
     ``$window`` the analysis window. Counts are totals over the window (the two-proportion test
-    needs counts, not rates)."""
+    needs counts, not rates). The defaults read what this system emits: the gateway's metrics
+    (labelled with its revision) and the collector's outcome counters (the gateway reports each
+    decision's revision; Alertmanager's ``resolved`` notification closes it)."""
 
     requests: PromQL = Field(
-        'sum(increase(revision_app_request_count{namespace="$namespace",revision_name="$revision"}[$window]))',
-        description="Requests answered by the revision in the window (Knative queue-proxy metric).",
+        'sum(increase(sre_llm_gateway_requests_total{namespace="$namespace",revision="$revision",protocol!="ops"}[$window]))',
+        description="Requests the revision's gateway answered in the window.",
     )
     errors: PromQL = Field(
-        'sum(increase(revision_app_request_count{namespace="$namespace",revision_name="$revision",response_code_class="5xx"}[$window]))',
+        'sum(increase(sre_llm_gateway_requests_total{namespace="$namespace",revision="$revision",protocol!="ops",status=~"5.."}[$window]))',
         description="Requests that failed (5xx) in the window.",
     )
     p95_latency_ms: PromQL = Field(
-        'histogram_quantile(0.95, sum by (le) (rate(revision_app_request_latencies_bucket{namespace="$namespace",revision_name="$revision"}[$window])))',
+        '1000 * histogram_quantile(0.95, sum by (le) (rate(sre_llm_gateway_request_duration_seconds_bucket{namespace="$namespace",revision="$revision",protocol!="ops"}[$window])))',
         description="P95 request latency in milliseconds.",
     )
     remediations: PromQL = Field(
-        'sum(increase(agent_sre_remediations_total{namespace="$namespace",model_revision="$revision"}[$window]))',
-        description="Remediations the agent ran on this revision's answers in the window.",
+        'sum(increase(sre_llm_remediation_outcomes_total{namespace="$namespace",revision="$revision",function!="none"}[$window]))',
+        description="Remediations decided by this revision whose outcome the collector knows, in the window.",
     )
     remediation_successes: PromQL = Field(
-        'sum(increase(agent_sre_remediations_total{namespace="$namespace",model_revision="$revision",outcome="success"}[$window]))',
-        description="Remediations that succeeded in the window.",
+        'sum(increase(sre_llm_remediation_outcomes_total{namespace="$namespace",revision="$revision",function!="none",outcome="resolved"}[$window]))',
+        description="Of those, remediations after which the alert resolved within the outcome window.",
+    )
+    shadow_decisions: PromQL = Field(
+        'sum(increase(sre_llm_shadow_decisions_total{namespace="$namespace",shadow_revision="$revision"}[$window]))',
+        description="Shadow stage: live requests this revision answered in shadow (counted by the champion's gateway).",
+    )
+    shadow_agreements: PromQL = Field(
+        'sum(increase(sre_llm_shadow_decisions_total{namespace="$namespace",shadow_revision="$revision",agree="true"}[$window]))',
+        description="Shadow stage: of those, answers equal to the champion's (function and parameters).",
     )
 
 
 class AnalysisSpec(Strict):
     window: Duration = Field("5m", description="Range the queries look back over ($window).")
+    prometheus_url: str = Field(
+        "http://prometheus-operated.monitoring:9090", pattern=r"^https?://\S+$",
+        description="Prometheus the in-cluster analysis reads (Flagger's MetricTemplates, the gitops CronJob).",
+    )
     queries: AnalysisQueriesSpec = Field(default_factory=AnalysisQueriesSpec, description="PromQL per metric, per arm.")
 
 
 class RolloutSpec(Strict):
+    engine: Engine = Field(
+        "flagger", description="flagger: a Flagger Canary owns the traffic split (the Service carries no traffic); "
+        "gitops: sre-llm's commit-per-stage engine, run by a rendered CronJob.")
+    shadow: Optional[ShadowSpec] = Field(
+        default_factory=ShadowSpec, description="First stage: the challenger answers copies of live requests, compared, never acted on.")
     ab_test: Optional[AbTestSpec] = Field(default_factory=AbTestSpec, description="A/B test before the rollout.")
     steps: list[Annotated[int, Field(gt=0, le=100)]] = Field(
         default_factory=lambda: [10, 50, 100], min_length=1, description="Challenger traffic per step, ending at 100."
@@ -390,26 +420,46 @@ class DeploymentSpec(Strict):
         False, description="Render the Namespace object too (one release per namespace may; others share it)."
     )
     engine: Literal["vllm"] = Field("vllm", description="Serving engine (OpenAI-compatible).")
-    image: str = Field("vllm/vllm-openai:v0.11.0", description="Serving image.")
+    image: Optional[str] = Field(
+        None, pattern=r"^\S+$",
+        description="vLLM image, best pinned by digest (IMAGE:TAG@sha256:…; a render warning otherwise). Empty: "
+        "vllm/vllm-openai:v0.32.0 with GPUs, vLLM's CPU image of the same release with gpus 0.",
+    )
     gpus: int = Field(1, ge=0, le=16, description="GPUs per serving replica.")
     max_model_len: int = Field(4096, gt=0, description="vLLM --max-model-len.")
     serve_adapter: bool = Field(False, description="Serve base + LoRA adapter (--enable-lora) instead of merged weights.")
     port: int = Field(8000, ge=1, le=65535, description="Port of vLLM's OpenAI-compatible server, on the pod's localhost only.")
     gateway_image: str = Field(
-        "ghcr.io/sre-llm/sre-llm-gateway:0.2.0",
-        description="Image of the sre-llm gateway (Dockerfile.gateway): the serving container agent-sre talks to.",
+        "ghcr.io/sre-llm/sre-llm:0.2.0", pattern=r"^\S+$",
+        description="The sre-llm image (docker/sre-llm.Dockerfile): the gateway, the serving container agent-sre "
+        "talks to, which also pulls and verifies the model. Best pinned by digest (a render warning otherwise).",
     )
     gateway_port: int = Field(8080, ge=1, le=65535, description="Port of the gateway, the serving port of the pod.")
-    model_pvc: DnsName = Field(
-        "sre-llm-models",
-        description="PersistentVolumeClaim with the models: <mount>/<name>/<version> (merged), <mount>/base (LoRA base).",
-    )
-    model_mount_path: str = Field("/models", pattern=r"^/\S*$", description="Where the model volume is mounted (absolute).")
+    artifact: Optional[ArtifactSpec] = Field(
+        None, description="Where the pod pulls the served version from (OCI, by digest) and verifies it before vLLM starts.")
+    pod: PodSpec = Field(default_factory=PodSpec, description="Resources, placement, extra env and Knative feature flags.")
+    model_mount_path: str = Field(
+        "/models", pattern=r"^/\S*$",
+        description="Where the pulled model lives in the pod (an emptyDir): <mount>/<name>/<version>/model.")
     flux_source: DnsName = Field("flux-system", description="Flux GitRepository (in flux-system) holding this repository.")
     flux_interval: Duration = Field("5m", description="How often Flux reconciles the rendered tree.")
+    flux_depends_on: list[DnsName] = Field(
+        default_factory=list, description="Flux Kustomizations (in flux-system) applied first: those installing Knative "
+        "Serving and the Prometheus operator's CRDs.")
+    rule_labels: K8sLabels = Field(
+        default_factory=lambda: {"release": "kube-prometheus-stack"},
+        description="Labels the PrometheusRule carries so Prometheus selects it (kube-prometheus-stack's "
+        "ruleSelector matches release: <its Helm release name>).")
     scaling: ScalingSpec = Field(default_factory=ScalingSpec, description="Replica bounds.")
     rollout: RolloutSpec = Field(default_factory=RolloutSpec, description="A/B test and progressive rollout.")
     agent: AgentSpec = Field(default_factory=AgentSpec, description="The agent-sre LambdaAgent that uses the model.")
+    safety: SafetySpec = Field(default_factory=SafetySpec, description="Policy, rate limits and kill switch the gateway enforces.")
+    network: NetworkSpec = Field(default_factory=NetworkSpec, description="Who the rendered NetworkPolicies admit.")
+    mesh: Optional[Literal["istio"]] = Field(None, description="Service mesh in the namespace: istio renders AuthorizationPolicies too.")
+    gateway_token: Optional[SecretKeySpec] = Field(
+        None, description="Secret with the bearer token OpenAI-style clients present to the gateway (env SRE_LLM_GATEWAY_TOKEN).")
+    collector: Optional[CollectorSpec] = Field(
+        None, description="Run `sre-llm collect serve` in the cluster (rendered too whenever a source is alertmanager).")
 
 
 # ── signing ─────────────────────────────────────────────────────────────────────────────────────
@@ -483,6 +533,10 @@ class ReleaseSpec(Strict):
     deployment: DeploymentSpec = Field(default_factory=DeploymentSpec, description="Serving and rollout.")
     signing: SigningSpec = Field(default_factory=SigningSpec, description="How artifacts are signed.")
     ci: CISpec = Field(default_factory=CISpec, description="How CI trains, prices and promotes this release.")
+    retrain: Optional[RetrainSpec] = Field(
+        None, description="Continuous learning (`sre-llm retrain`) and the loop's health dashboard and alerts; "
+        "empty: retrain uses the defaults and no dashboard is rendered.",
+    )
 
 
 class ModelRelease(Strict):

@@ -74,6 +74,9 @@ def trained_project(root: Path, count: int = 600) -> dict[str, Path]:
                           cwd=root, env=ENV, check=False, capture_output=True, text=True, timeout=900)
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr[-3000:])
+    from sre_llm.execute import serving_files
+
+    serving_files.write(out, "qwen")  # as `sre-llm train` does when a run succeeds: what vLLM is given
     (run / "run.json").write_text(json.dumps({"run_id": "1", "status": "succeeded",
                                               "answer_format": built.card.get("answer_format") or "literal-v1"}))
     return {"root": root, "base": base, "run": run, "model": out, "spec": root / "spec.yaml",

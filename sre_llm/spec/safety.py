@@ -1,0 +1,81 @@
+"""Spec sections for action safety and the rollout engine: what the gateway may let through, the
+kill switch, the shadow stage. (Where decisions are reported is ``deployment.collector``, in
+:mod:`sre_llm.spec.access`: the gateway posts to the collector rendered there.)
+
+Kept apart from :mod:`sre_llm.spec.model` (which imports these with one field each) so that the
+safety rules read in one place. Function names come from the catalog (a Literal built from
+:data:`sre_llm.catalog.ACTIONS`), so a typo is an error with the list of names, not a policy that
+silently allows nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from sre_llm.catalog import ACTIONS, NONE
+from sre_llm.spec.types import Duration
+
+FunctionName = Literal[tuple(sorted(ACTIONS))]  # type: ignore[valid-type]
+ENGINES = ("flagger", "gitops")
+Engine = Literal[ENGINES]  # type: ignore[valid-type]
+
+
+class _Strict(BaseModel):
+    # The same settings as spec.model.Strict (imported there, so it cannot be imported here).
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
+
+
+class RateLimitSpec(_Strict):
+    function: FunctionName = Field(description="The LambdaFunction limited (per target: namespace and name).")
+    max: int = Field(gt=0, description="At most this many decisions for one target within `per`; more become none.")
+    per: Duration = Field("1h", description="The sliding window of the limit.")
+
+
+def _default_rate_limits() -> list[RateLimitSpec]:
+    # A crash-looping pod restarted every few minutes by the agent hides the cause and burns the
+    # alert's signal; three times an hour is what an on-call person would try before looking.
+    return [RateLimitSpec(function="pod-restart", max=3, per="1h"),
+            RateLimitSpec(function="scale-deployment", max=3, per="1h")]
+
+
+class PolicySpec(_Strict):
+    """Checked by the gateway after the guard, on every live decision (shadow answers are never acted on)."""
+
+    allowed_functions: dict[str, list[FunctionName]] = Field(
+        default_factory=dict,
+        description="Functions allowed per namespace (the alert's namespace label); key '*' is every other "
+        "namespace. Empty: every catalog function everywhere. A namespace not listed without '*': none only.",
+    )
+    rate_limits: list[RateLimitSpec] = Field(
+        default_factory=_default_rate_limits,
+        description="Per-target limits (one gateway replica counts its own decisions).",
+    )
+
+
+class KillSwitchSpec(_Strict):
+    configmap: str | None = Field(
+        None, description="ConfigMap the gateway watches (key `enabled`: \"true\" makes every answer none); "
+        "default <service>-killswitch. Mounted as a volume: the kubelet refreshes it, no RBAC needed.",
+    )
+    poll_seconds: float = Field(2.0, gt=0, le=60, description="How often the gateway re-reads the mounted key.")
+
+
+class SafetySpec(_Strict):
+    policy: PolicySpec = Field(default_factory=PolicySpec, description="Allowed functions and rate limits.")
+    kill_switch: KillSwitchSpec = Field(default_factory=KillSwitchSpec, description="Every answer none, in seconds.")
+
+
+class ShadowSpec(_Strict):
+    """The first rollout stage: the challenger answers a copy of every request, only to be compared."""
+
+    duration: Duration = Field("1h", description="How long the shadow stage runs at least.")
+    min_samples: int = Field(100, gt=0, description="Shadow decisions needed before the gate can pass.")
+    min_agreement: float = Field(
+        0.9, ge=0, le=1, description="Share of shadow decisions equal to the champion's (function and parameters)."
+    )
+
+
+__all__ = ["ENGINES", "NONE", "Engine", "FunctionName", "KillSwitchSpec", "PolicySpec",
+           "RateLimitSpec", "SafetySpec", "ShadowSpec"]

@@ -19,7 +19,7 @@ setup: ## Create .venv with sre-llm and LLaMA Factory; no root (idempotent; seco
 setup-serve: ## Create .venv-serve with vLLM for the CPU, for `sre-llm serve` and its tests (Python 3.11+)
 	@bash scripts/setup-serve.sh
 
-setup-system: ## Install the Debian packages the tests run: Prometheus, Alertmanager, age, docker-registry, kubectl (root or sudo)
+setup-system: ## Install the Debian packages the tests run: Prometheus, Alertmanager, Pushgateway, age, docker-registry, kubectl (root or sudo)
 	@bash scripts/setup-system.sh
 
 test: setup setup-serve setup-system ## Run every test (what CI runs)

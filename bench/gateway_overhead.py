@@ -57,6 +57,37 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _tree_cpu_s(pid: int) -> float:
+    """CPU seconds of ``pid`` and every live descendant (vLLM's API server and engine processes)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            total += _cpu_s(p)
+        except OSError:
+            pass
+        todo += children.get(p, [])
+    return total
+
+
+def _engine_steps(vllm: str) -> float:
+    """vLLM's engine steps so far (the count of its ``vllm:iteration_tokens_total`` histogram)."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"{vllm}/metrics", timeout=10) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith("vllm:iteration_tokens_total_count"):
+                return float(line.rsplit(" ", 1)[1])
+    return float("nan")
+
+
 def _pct(values: list[float], q: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, round(q * (len(values) - 1)))]
@@ -147,9 +178,19 @@ def main() -> None:
                 sides = [("gateway", via_gateway), ("direct", direct)]
                 ran = {}
                 for side, reqs in (sides if r % 2 == 0 else sides[::-1]):
-                    cpu0 = _cpu_s(proc.pid)
+                    cpu0, tree0, own0 = _cpu_s(proc.pid), _tree_cpu_s(proc.pid), time.process_time()
+                    steps0 = _engine_steps(vllm)
                     ran[side] = asyncio.run(_side(side, reqs, c))
-                    ran[side]["gateway_process_cpu_ms_per_request"] = round((_cpu_s(proc.pid) - cpu0) * 1000 / len(reqs), 2)
+                    # fewer requests per engine step = more of vLLM's per-step (Python) cost per request
+                    ran[side]["engine_steps_per_request"] = round((_engine_steps(vllm) - steps0) / len(reqs), 2)
+                    per = 1000 / len(reqs)
+                    gw_ms = (_cpu_s(proc.pid) - cpu0) * per
+                    ran[side]["gateway_process_cpu_ms_per_request"] = round(gw_ms, 2)
+                    # vLLM's processes (the serve process's descendants) and this load generator:
+                    # on a machine whose cores are all busy, every CPU millisecond the gateway
+                    # spends is one vLLM does not get.
+                    ran[side]["vllm_cpu_ms_per_request"] = round((_tree_cpu_s(proc.pid) - tree0) * per - gw_ms, 2)
+                    ran[side]["client_cpu_ms_per_request"] = round((time.process_time() - own0) * per, 2)
                 rounds.append({**ran, "added_p50_ms": round(ran["gateway"]["p50_ms"] - ran["direct"]["p50_ms"], 1),
                                "throughput_ratio": round(ran["gateway"]["per_s"] / ran["direct"]["per_s"], 3)})
             results.append({"concurrency": c, "rounds": rounds,

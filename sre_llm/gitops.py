@@ -92,6 +92,13 @@ def committed_bytes(root: str | Path, relpath: str, rev: str = "HEAD") -> bytes 
     return blob.data_stream.read()
 
 
+def path_history(root: str | Path, relpath: str, limit: int = 1000) -> list[str]:
+    """Commits (newest first, at most ``limit``) from HEAD whose change touched ``relpath``."""
+    if not is_repo(root) or head(root) is None:
+        return []
+    return [c.hexsha for c in _repo(root).iter_commits("HEAD", paths=Path(relpath).as_posix(), max_count=limit)]
+
+
 def commit_paths(root: str | Path, paths: Sequence[str | Path], message: str) -> str:
     """Commit exactly ``paths`` (relative to ``root``) with ``message``; return the new commit.
 

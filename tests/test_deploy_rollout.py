@@ -11,6 +11,8 @@ import pytest
 import yaml
 from deploy_support import changed_files, git, make_repo, run, run_json
 
+from sre_llm.deploy import history
+
 FILES = ["rollouts/demo-model/analysis.json", "rollouts/demo-model/traffic.yaml"]
 
 
@@ -57,6 +59,10 @@ def test_stages_ab_then_steps_each_a_commit_of_the_traffic_block(tmp_path: Path)
     assert "Rollout-Decision: manual-advance\n" in git(repo, "log", "-1", "--format=%B")
     assert run_json(repo, "rollout", "advance", "specs/demo.yaml", code=2)["error"]["message"] == \
         "the rollout of demo-model is complete: nothing to advance"
+    # The loop's health reads the same history: one deployment, completed; its A/B test passed.
+    steps = history.transitions(repo, "demo-model", "rollouts/demo-model/traffic.yaml")
+    assert [t.decision for t in steps] == ["start", *["manual-advance"] * 4]
+    assert history.rates(steps) == {"deployment": 1.0, "ab_test": 1.0}
 
 
 def test_state_is_read_from_head_and_survives_restarts(tmp_path: Path) -> None:
@@ -105,6 +111,27 @@ def test_abort_sends_everything_to_the_champion(tmp_path: Path) -> None:
     body = git(repo, "log", "-1", "--format=%B")
     assert body.startswith("rollout: abort demo-model 0.2.0 at 25 %, all traffic to 0.1.0\n\nReason: smoke test failed\n")
     assert "Rollout-Decision: abort" in body
+    # Aborted after the challenger left the A/B stage (by hand, to 25 %): the deployment failed,
+    # its A/B test did not.
+    steps = history.transitions(repo, "demo-model", "rollouts/demo-model/traffic.yaml")
+    assert history.rates(steps) == {"deployment": 0.0, "ab_test": 1.0}
+
+
+def test_loop_rates_from_rollout_history() -> None:
+    """Deployment and A/B success rates: shadow → A/B → steps; a rollback inside the A/B stage
+    fails both, one after it fails only the deployment; a rollout in progress counts for neither."""
+    T = history.Transition
+    done = [T("start", "progressing", "shadow"), T("advance", "progressing", "ab-test"),
+            T("advance", "progressing", "step-1"), T("advance", "complete", "-")]
+    lost_ab = [T("start", "progressing", "ab-test"), T("hold", "progressing", "ab-test"),
+               T("rollback", "rolled-back", "ab-test")]
+    lost_later = [T("start", "progressing", "ab-test"), T("advance", "progressing", "step-1"),
+                  T("rollback", "rolled-back", "step-1")]
+    running = [T("start", "progressing", "ab-test")]
+    assert history.rates(done + lost_ab + lost_later + running) == {"deployment": 1 / 3, "ab_test": 2 / 3}
+    assert history.rates(running) == {}
+    assert history.trailers("subject\n\nbody: not a trailer\n\nRollout-Model: m\nRollout-Phase: complete\n") == \
+        {"Rollout-Model": "m", "Rollout-Phase": "complete"}
 
 
 def test_first_release_takes_all_traffic_and_pins_it(tmp_path: Path) -> None:
@@ -140,3 +167,31 @@ def test_flux_view_base_plus_rollout_component(tmp_path: Path) -> None:
     assert [(t["tag"], t["percent"]) for t in svc["spec"]["traffic"]] == [("champion", 50), ("challenger", 50)]
     assert svc["spec"]["template"]["metadata"]["name"] == "demo-model-v0-2-0"
     assert svc["metadata"]["annotations"]["sre-llm.io/rollout-stage"] == "ab-test"
+
+
+@pytest.mark.skipif(shutil.which("prometheus-pushgateway") is None, reason="prometheus-pushgateway is not installed")
+def test_rollout_commands_push_the_loop_rates(tmp_path: Path) -> None:
+    """`rollout … --pushgateway URL` pushes the deployment and A/B success rates of the history."""
+    import urllib.request
+
+    from tests.test_collect_live import free_port, http_ok, wait_for
+
+    port = free_port()
+    # Debian's build persists to /var/lib/prometheus/pushgateway.data by default: keep it in tmp_path
+    gateway = subprocess.Popen(["prometheus-pushgateway", f"--web.listen-address=127.0.0.1:{port}",
+                                f"--persistence.file={tmp_path / 'pushgateway.data'}"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: http_ok(f"{url}/-/ready"), 30, "pushgateway ready")
+        repo = make_repo(tmp_path)
+        run(repo, "rollout", "start", "specs/demo.yaml", "--champion", "0.1.0", "--pushgateway", url)
+        run(repo, "rollout", "abort", "specs/demo.yaml", "--pushgateway", url)  # inside the A/B stage
+        with urllib.request.urlopen(f"{url}/metrics", timeout=5) as r:
+            text = r.read().decode()
+    finally:
+        gateway.terminate()
+        gateway.wait(timeout=10)
+    pushed = {line.split("{")[0]: line for line in text.splitlines() if line.startswith("sre_llm_")}
+    assert pushed["sre_llm_deployment_success_ratio"].endswith(" 0") and 'model="demo-model"' in pushed["sre_llm_deployment_success_ratio"]
+    assert pushed["sre_llm_ab_test_success_ratio"].endswith(" 0") and 'job="sre-llm-rollout"' in pushed["sre_llm_ab_test_success_ratio"]

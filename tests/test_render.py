@@ -145,5 +145,6 @@ def test_absolute_out_folder_renders_twice(tmp_path: Path) -> None:
                         # the deployment tree, rendered/<name>/k8s/ and agent-patch/
                         "serving.yaml": "unchanged", "agent-sre.patch.yaml": "unchanged", "prometheusrule.yaml": "unchanged",
                         "kustomization.yaml": "unchanged", "flux-kustomization.yaml": "unchanged",
-                        "security.yaml": "unchanged",
-                        "canary.yaml": "unchanged", "metrictemplates.yaml": "unchanged", "security.yaml": "unchanged"}
+                        "security.yaml": "unchanged",  # (engine gitops: no canary.yaml / metrictemplates.yaml)
+                        # spec.retrain: the loop's dashboard and rules, rendered/<name>/monitoring/
+                        "dashboard.json": "unchanged", "loop-rules.yaml": "unchanged"}

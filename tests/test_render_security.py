@@ -66,7 +66,8 @@ def _by_kind(objs: list[dict], kind: str) -> dict[str, dict]:
 
 
 FULL = dict(create_namespace=True, mesh="istio", gateway_token={"secret": "gw-token"},
-            collector={"token": {"secret": "collector-token", "key": "bearer"}, "storage_class": "fast"})
+            collector={"token": {"secret": "collector-token", "key": "bearer"}, "storage_class": "fast"},
+            rollout={"engine": "flagger"})  # the shipped tiny spec runs gitops; Flagger's webhooks are on the collector
 
 
 def test_every_security_and_collector_object_validates(tmp_path: Path) -> None:
@@ -289,7 +290,9 @@ def test_collector_runs_restricted_with_its_store_and_token(tmp_path: Path) -> N
     pod = sts["spec"]["template"]["spec"]
     (c,) = pod["containers"]
     assert c["command"] + c["args"] == ["sre-llm", "collect", "serve", "--store", "/data/alerts", "--listen",
-                                        "0.0.0.0:9095", "--token", "env:SRE_LLM_COLLECT_TOKEN"]
+                                        "0.0.0.0:9095", "--token", "env:SRE_LLM_COLLECT_TOKEN",
+                                        # engine flagger: the webhook gates judge by the mounted spec
+                                        "--rollout-spec", "/etc/sre-llm/rollout/spec.yaml"]
     assert c["env"] == [{"name": "SRE_LLM_COLLECT_TOKEN",
                          "valueFrom": {"secretKeyRef": {"name": "collector-token", "key": "bearer"}}}]
     sc = c["securityContext"]

@@ -59,7 +59,7 @@ CASES = {
     'unknown_key_no_suggestion': (
         BASE + '  training:\n    zzz: 1\n',
         [
-            'specs/x.yaml:11:5: spec.training.zzz: unknown key (expected one of: badam, batch_size, cutoff_len, device, distributed, epochs, eval_batch_size, eval_steps, flash_attn, gradient_accumulation, gradient_checkpointing, learning_rate, logging_steps, lora, max_grad_norm, max_steps, method, optimizer, precision, preprocessing_workers, quantization, save_steps, scheduler, seed, warmup_ratio, warmup_steps, weight_decay)',
+            'specs/x.yaml:11:5: spec.training.zzz: unknown key (expected one of: badam, batch_size, cluster, cutoff_len, device, distributed, epochs, eval_batch_size, eval_steps, flash_attn, gradient_accumulation, gradient_checkpointing, learning_rate, logging_steps, lora, max_grad_norm, max_steps, method, optimizer, precision, preprocessing_workers, quantization, save_steps, scheduler, seed, warmup_ratio, warmup_steps, weight_decay)',
         ],
     ),
     'unknown_top_level': (

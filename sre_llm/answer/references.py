@@ -106,17 +106,25 @@ def to_references(function: str, params: Mapping[str, Any], labels: Mapping[str,
     action = ACTIONS.get(function)
     if action is None or not params:
         return dict(params or {})
-    by_value: dict[str, list[str]] = {}
-    for name, value in visible_labels(labels).items():
-        if name != "alertname":
-            by_value.setdefault(value, []).append(name)
+    # The dataset builder calls this for every example it writes: the label index is built only
+    # once a value needs it, and the preference order is consulted only when labels tie.
+    by_value: dict[str, list[str]] | None = None
     out: dict[str, Any] = {}
     for key, value in params.items():
-        spec = action.params.get(key)
         integer = type(value) is int
-        constant = spec is not None and (value in spec.choices or (not spec.required and value == spec.default))
-        names = by_value.get(str(value)) if (type(value) is str or integer) and not constant else None
-        out[key] = reference(_label_preference(key, names, integer)) if names else value
+        if integer or type(value) is str:
+            spec = action.params.get(key)
+            if spec is None or not (value in spec.choices or (not spec.required and value == spec.default)):
+                if by_value is None:
+                    by_value = {}
+                    for name, shown in visible_labels(labels).items():
+                        if name != "alertname":
+                            by_value.setdefault(shown, []).append(name)
+                names = by_value.get(str(value))
+                if names:
+                    out[key] = reference(names[0] if len(names) == 1 else _label_preference(key, names, integer))
+                    continue
+        out[key] = value
     return out
 
 

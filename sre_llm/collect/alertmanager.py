@@ -85,13 +85,14 @@ def make_server(
     store: str | Path, listen: str, token: str | None = None, tls_cert: str | None = None,
     tls_key_file: str | None = None, log: callable | None = None, *, tls_client_ca: str | None = None,
     read_timeout_s: float = 10.0, limits: Limits | None = None, outcome_window_s: float = 1800.0,
-    outcome_grace_s: float = 300.0,
+    outcome_grace_s: float = 300.0, rollout_spec: str | None = None,
 ) -> ReceiverServer:
     """A ready (bound) receiver; call ``serve_forever()``. ``listen`` is ``host:port`` (port 0 = any).
 
     ``read_timeout_s`` bounds the header block (from the connection's start), each read, an idle
     keep-alive connection, and (unless ``limits`` says otherwise) the whole body. Certificates
-    are loaded here: a key file may be removed once this returns.
+    are loaded here: a key file may be removed once this returns. ``rollout_spec``: a spec file whose
+    rollout Flagger's webhooks judge (:mod:`sre_llm.deploy.gates`).
     """
     import ssl
 
@@ -119,7 +120,13 @@ def make_server(
         sock.close()
         also = f" or tls_client_ca {tls_client_ca}" if tls_client_ca else ""
         raise BadInput(f"tls_cert {tls_cert}{also}: cannot load certificate and key ({type(exc).__name__})") from None
-    app = Receiver(store, token, limits or Limits(body_timeout_s=read_timeout_s), log, outcome_window_s, outcome_grace_s)
+    routes: dict = {}
+    if rollout_spec:
+        from sre_llm.deploy.gates import FlaggerGates
+
+        routes = FlaggerGates(rollout_spec).routes()
+    app = Receiver(store, token, limits or Limits(body_timeout_s=read_timeout_s), log, outcome_window_s, outcome_grace_s,
+                   extra_routes=routes, open_paths=frozenset(routes))
     return ReceiverServer(app, sock, cfg, tls is not None)
 
 

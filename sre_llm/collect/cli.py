@@ -40,10 +40,13 @@ def add_commands(group: click.Group) -> None:
                   help="Seconds after a POSTed decision within which its alert's resolution counts as resolved.")
     @click.option("--outcome-grace", default=300.0, show_default=True, type=click.FloatRange(min=0),
                   help="Extra seconds to wait for Alertmanager's resolved notification before counting unresolved.")
+    @click.option("--rollout-spec", type=click.Path(dir_okay=False),
+                  help="Spec file whose rollout Flagger's webhooks judge: POST /flagger/shadow|check|confirm "
+                  "(re-read when it changes).")
     @click.option("--quiet", is_flag=True, help="Do not log each request.")
     @JSON_OPTION
     def serve(spec, store, listen, token_ref, tls_cert, tls_key_ref, tls_client_ca, read_timeout, outcome_window,
-              outcome_grace, quiet, as_json) -> None:
+              outcome_grace, rollout_spec, quiet, as_json) -> None:
         """Receive Alertmanager webhooks and append them durably to the store.
 
         Each payload is fsync'd to disk before the 200 (concurrent ones share an fsync); when it
@@ -72,7 +75,7 @@ def add_commands(group: click.Group) -> None:
         try:
             server = make_server(store, listen, token, tls_cert, key_path, log, tls_client_ca=tls_client_ca,
                                  read_timeout_s=read_timeout, outcome_window_s=outcome_window,
-                                 outcome_grace_s=outcome_grace)
+                                 outcome_grace_s=outcome_grace, rollout_spec=rollout_spec)
         finally:
             if cleanup:
                 os.unlink(cleanup)

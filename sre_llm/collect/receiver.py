@@ -19,7 +19,8 @@ Answers (JSON ``{"status": "ok"|"error", "message": …}``), never a dropped con
 - 500 for anything unexpected, with the exception's type; the process keeps serving.
 
 ``POST /decisions`` records the gateway's decisions (same token, limits and answers) for the
-decision → outcome join of :mod:`sre_llm.collect.outcomes`. ``GET /healthz`` and ``/-/healthy``
+decision → outcome join of :mod:`sre_llm.collect.outcomes`. With a rollout spec, ``POST
+/flagger/{shadow,check,confirm}`` are Flagger's webhook gates (:mod:`sre_llm.deploy.gates`). ``GET /healthz`` and ``/-/healthy``
 answer 200; ``GET /metrics`` is Prometheus text (requests, fsync groups, remediation outcomes).
 """
 
@@ -76,11 +77,14 @@ Handler = Callable[[dict, bytes], Awaitable[tuple[int, str]]]
 
 class Receiver:
     """The ASGI app. ``routes`` adds POST handlers (path → ``handler(scope, body)``) that share the
-    token check, the body limits and the metrics (the decision endpoint uses it)."""
+    token check, the body limits and the metrics (the decision endpoint uses it). ``extra_routes``
+    are more of them; those in ``open_paths`` skip the token (Flagger's webhooks send no header:
+    :mod:`sre_llm.deploy.gates`)."""
 
     def __init__(self, store: str | Path, token: str | None = None, limits: Limits = Limits(),
                  log: Callable[[str], None] | None = None, outcome_window_s: float = 1800.0,
-                 outcome_grace_s: float = 300.0):
+                 outcome_grace_s: float = 300.0, extra_routes: dict[str, Handler] | None = None,
+                 open_paths: frozenset[str] = frozenset()):
         self.store = Path(store)
         self.token = f"Bearer {token}".encode() if token is not None else None
         self.limits = limits
@@ -97,7 +101,8 @@ class Receiver:
         replay(self.book, self.store, STORE_FILE)
         self.registry.register(self.book)
         self.decisions = GroupCommit(Journal(self.store / DECISIONS_FILE))
-        self.routes: dict[str, Handler] = {"/": self._webhook, "/decisions": self._decision}
+        self.routes: dict[str, Handler] = {"/": self._webhook, "/decisions": self._decision, **(extra_routes or {})}
+        self.open_paths = open_paths
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] == "lifespan":
@@ -115,7 +120,8 @@ class Receiver:
             elif path in self.routes:
                 if method != "POST":
                     raise Answer(405, f"{path} takes POST")
-                self._authorize(scope)
+                if path not in self.open_paths:
+                    self._authorize(scope)
                 body = await self._body(scope, receive)
                 status, message = await self.routes[path](scope, body)
             else:

@@ -67,10 +67,19 @@ def collect(spec: LoadedSpec, state: ro.State, query: Query) -> dict[str, Arm]:
             continue
         rev = tr.revision_name(mf.service_name(release), version)
         metrics = METRICS + (SHADOW_METRICS if state.stage == tr.SHADOW and tag == tr.CHALLENGER else ())
-        values = {m: query(substitute(getattr(a.queries, m), rev, release.spec.deployment.namespace, a.window))
-                  for m in metrics}
-        out[tag] = Arm(version, rev, **values)
+        out[tag] = measure(spec, version, rev, query, metrics, a.window)
     return out
+
+
+def measure(spec: LoadedSpec, version: str, revision: str, query: Query, metrics: tuple[str, ...],
+            window: str) -> Arm:
+    """One arm: each of ``metrics`` (the spec's PromQL) for ``revision`` over ``window``. Also the
+    Flagger webhooks' (:mod:`sre_llm.deploy.gates`), so both engines read the same numbers."""
+    d = spec.release.spec.deployment
+    values = dict.fromkeys(METRICS)  # not measured: None (the shadow gate reads only its two)
+    values.update({m: query(substitute(getattr(d.rollout.analysis.queries, m), revision, d.namespace, window))
+                   for m in metrics})
+    return Arm(version, revision, **values)
 
 
 def two_proportion_p(x_ref: float, n_ref: float, x_new: float, n_new: float) -> float:
@@ -125,6 +134,15 @@ def _detail(x, n, rx, rn) -> str:
     return f"challenger {_num(x)}/{_num(n)}, champion {_num(rx)}/{_num(rn)}"
 
 
+def too_few(spec: LoadedSpec, arms: dict[str, Arm], compare: bool) -> list[str]:
+    """Arms below the sample minimum (the challenger's, and the champion's when compared): thin
+    traffic is a hold, never a failure."""
+    need = spec.release.spec.deployment.rollout.rollback.min_samples
+    return [f"{tag} has {_num(arm.requests)} requests / {_num(arm.remediations)} remediations"
+            for tag, arm in arms.items()
+            if (tag == tr.CHALLENGER or compare) and ((arm.requests or 0) < need or (arm.remediations or 0) < need)]
+
+
 def evidence_lines(report: dict[str, Any]) -> list[str]:
     lines = [f"Analysis at {report['time']} over {report['window']}: {report['decision']} ({report['reason']})"]
     for c in report.get("checks", []):
@@ -141,9 +159,7 @@ def decide(spec: LoadedSpec, state: ro.State, arms: dict[str, Arm], now: datetim
     stages = {s.name: s for s in tr.stages(spec.release)}
     need = rb.min_samples
     compare = state.percent < 100
-    short = [f"{tag} has {_num(arm.requests)} requests / {_num(arm.remediations)} remediations"
-             for tag, arm in arms.items()
-             if (tag == tr.CHALLENGER or compare) and ((arm.requests or 0) < need or (arm.remediations or 0) < need)]
+    short = too_few(spec, arms, compare)
     report: dict[str, Any] = {
         "model": state.model, "champion": state.champion, "challenger": state.challenger, "stage": state.stage,
         "percent": state.percent, "time": ro.iso(now), "window": spec.release.spec.deployment.rollout.analysis.window,

@@ -26,6 +26,26 @@ def _common(fn: Callable) -> Callable:
     )
 
 
+PUSH = click.option("--pushgateway", envvar="SRE_LLM_PUSHGATEWAY",
+                    help="Push the loop's deployment and A/B success rates (from the rollouts on record in git) "
+                         "to this Pushgateway after the change [env SRE_LLM_PUSHGATEWAY].")
+
+
+def _push(root: str, loaded, url: str | None) -> None:
+    """The deployment and A/B success rates of the rollouts on record, to the Pushgateway."""
+    if not url:
+        return
+    from sre_llm.deploy import history
+    from sre_llm.deploy import rollout as ro
+    from sre_llm.retrain import metrics, names
+
+    name = loaded.release.metadata.name
+    found = history.rates(history.transitions(root, name, f"{ro.folder(loaded)}/{ro.TRAFFIC}"))
+    by_metric = {metric: found[field] for metric, (field, _, _) in names.RATES.items() if field in found}
+    if by_metric:
+        metrics.push(url, "sre-llm-rollout", metrics.LoopFigures(model=name, rates=by_metric))
+
+
 def _load(spec: str):
     from sre_llm import api
 
@@ -59,11 +79,15 @@ def rollout() -> None:
 @_common
 @click.option("--champion", help="Version serving now [default: the registry's champion].")
 @click.option("--challenger", help="Version to roll out [default: the registry's challenger, else the spec's version].")
-def start(spec: str, root: str, metrics_dir: str | None, as_json: bool, champion: str | None, challenger: str | None) -> None:
+@PUSH
+def start(spec: str, root: str, metrics_dir: str | None, as_json: bool, champion: str | None, challenger: str | None,
+          pushgateway: str | None) -> None:
     """Start rolling out the spec's version; the first stage's split is committed."""
     from sre_llm.deploy import rollout as ro
 
-    _print_change(ro.start(root, _load(spec), champion, challenger, metrics_dir=metrics_dir), as_json)
+    loaded = _load(spec)
+    _print_change(ro.start(root, loaded, champion, challenger, metrics_dir=metrics_dir), as_json)
+    _push(root, loaded, pushgateway)
 
 
 @rollout.command()
@@ -96,12 +120,17 @@ def status(spec: str, root: str, metrics_dir: str | None, as_json: bool) -> None
 @click.option("--prometheus", "prometheus_url", required=True, envvar="SRE_LLM_PROMETHEUS_URL",
               help="Prometheus base URL, e.g. http://prometheus.monitoring:9090.")
 @click.option("--dry-run", is_flag=True, help="Decide and print; commit nothing.")
-def analyze(spec: str, root: str, metrics_dir: str | None, as_json: bool, prometheus_url: str, dry_run: bool) -> None:
+@PUSH
+def analyze(spec: str, root: str, metrics_dir: str | None, as_json: bool, prometheus_url: str, dry_run: bool,
+            pushgateway: str | None) -> None:
     """Read both arms' metrics and advance, hold or roll back (exit 1 on a rollback)."""
     from sre_llm.deploy import analysis, prometheus
 
-    report, change = analysis.analyze(root, _load(spec), lambda q: prometheus.query(prometheus_url, q),
+    loaded = _load(spec)
+    report, change = analysis.analyze(root, loaded, lambda q: prometheus.query(prometheus_url, q),
                                       dry_run=dry_run, metrics_dir=metrics_dir)
+    if change is not None:  # a rollback's figures are pushed before its exit 1
+        _push(root, loaded, pushgateway)
     if report["decision"] == "rollback":  # exit 1; under --json the report rides on the error object
         if not as_json:
             if change is None:
@@ -122,25 +151,32 @@ def analyze(spec: str, root: str, metrics_dir: str | None, as_json: bool, promet
 @rollout.command()
 @_common
 @click.option("--percent", type=int, help="Set the challenger's share by hand instead of the next stage.")
-def advance(spec: str, root: str, metrics_dir: str | None, as_json: bool, percent: int | None) -> None:
+@PUSH
+def advance(spec: str, root: str, metrics_dir: str | None, as_json: bool, percent: int | None,
+            pushgateway: str | None) -> None:
     """Move to the next stage now, without analysis (or to --percent)."""
     from sre_llm.deploy import rollout as ro
 
-    change = ro.advance(root, _load(spec), decision="manual-advance", percent=percent, metrics_dir=metrics_dir,
+    loaded = _load(spec)
+    change = ro.advance(root, loaded, decision="manual-advance", percent=percent, metrics_dir=metrics_dir,
                         evidence=["Advanced by hand (no analysis)."])
     _print_change(change, as_json)
+    _push(root, loaded, pushgateway)
 
 
 @rollout.command()
 @_common
 @click.option("--reason", default="aborted by hand", show_default=True, help="Written into the commit.")
-def abort(spec: str, root: str, metrics_dir: str | None, as_json: bool, reason: str) -> None:
+@PUSH
+def abort(spec: str, root: str, metrics_dir: str | None, as_json: bool, reason: str, pushgateway: str | None) -> None:
     """Send all traffic back to the champion now."""
     from sre_llm.deploy import rollout as ro
 
-    change = ro.roll_back(root, _load(spec), {"reason": reason}, [f"Reason: {reason}"], automatic=False,
+    loaded = _load(spec)
+    change = ro.roll_back(root, loaded, {"reason": reason}, [f"Reason: {reason}"], automatic=False,
                           metrics_dir=metrics_dir)
     _print_change(change, as_json)
+    _push(root, loaded, pushgateway)
 
 
 @click.command()

@@ -23,8 +23,9 @@ from typing import Any, Literal
 
 from sre_llm import gitops
 from sre_llm.render import k8s as mf
+from sre_llm.deploy import pinning
 from sre_llm.deploy import traffic as tr
-from sre_llm.deploy.yamldoc import dump, load
+from sre_llm.deploy.yamldoc import dump, dump_all, load
 from sre_llm.errors import BadInput
 from sre_llm.fsutil import write_atomic
 from sre_llm.spec.load import LoadedSpec
@@ -136,8 +137,9 @@ def stage_index(spec: LoadedSpec, state: State) -> int:
 # ── writing ─────────────────────────────────────────────────────────────────────────────────────
 
 
-def traffic_patch(spec: LoadedSpec, state: State) -> str:
-    """The component's patch: the split for ``state`` and the annotations that name it."""
+def traffic_patch(spec: LoadedSpec, state: State, pinned: tuple[str, ...] = ()) -> str:
+    """The component's patch: the split for ``state`` and the annotations that name it; versions in
+    ``pinned`` are routed to their copy recreated from git (:mod:`sre_llm.deploy.pinning`)."""
     release = spec.release
     if state.phase == "progressing":
         split = tr.split(state.champion, state.challenger, state.percent)
@@ -151,15 +153,18 @@ def traffic_patch(spec: LoadedSpec, state: State) -> str:
         "kind": "Service",
         "metadata": {"name": mf.service_name(release), "namespace": release.spec.deployment.namespace,
                      "annotations": ann},
-        "spec": {"traffic": tr.traffic_block(mf.service_name(release), split)},
+        "spec": {"traffic": tr.traffic_block(mf.service_name(release), split, pinned)},
     }
     header = (f"# Written by `sre-llm rollout` for {release.metadata.name}: the serving Service's traffic split.\n"
               "# Change it with `sre-llm rollout advance|abort`, not by hand.\n")
     return dump(doc, header)
 
 
-def component() -> str:
-    doc = {"apiVersion": "kustomize.config.k8s.io/v1alpha1", "kind": "Component", "patches": [{"path": TRAFFIC}]}
+def component(pinned: bool = False) -> str:
+    doc: dict[str, Any] = {"apiVersion": "kustomize.config.k8s.io/v1alpha1", "kind": "Component"}
+    if pinned:  # the champion's revision, recreated from git (sre_llm.deploy.pinning)
+        doc["resources"] = [pinning.PIN_FILE]
+    doc["patches"] = [{"path": TRAFFIC}]
     return dump(doc, "# Written by `sre-llm rollout start`: applies traffic.yaml over the rendered base.\n")
 
 
@@ -195,13 +200,19 @@ def commit_state(root: str | Path, spec: LoadedSpec, state: State, report: dict[
     On a failed commit the files are put back as HEAD had them."""
     gitops.require_identity(root)
     base = Path(root) / folder(spec)
-    rel = [f"{folder(spec)}/{TRAFFIC}", f"{folder(spec)}/{ANALYSIS}"]
+    pin = f"{folder(spec)}/{pinning.PIN_FILE}"
+    rel = [f"{folder(spec)}/{COMPONENT}", f"{folder(spec)}/{TRAFFIC}", f"{folder(spec)}/{ANALYSIS}", pin]
     before = {p: gitops.committed_bytes(root, p) for p in rel}
-    if not (base / COMPONENT).exists():
-        rel.insert(0, f"{folder(spec)}/{COMPONENT}")
-        write_atomic(base / COMPONENT, component())
-    write_atomic(base / TRAFFIC, traffic_patch(spec, state))
+    pinned = pinning.champion_objects(root, spec, state.champion) if pinning.needed(spec, state.champion) else None
+    if pinned is not None:
+        write_atomic(base / pinning.PIN_FILE, dump_all(pinned, f"# Written by `sre-llm rollout`: champion "
+                                                       f"{state.champion}'s revision, recreated from git.\n"))
+    else:
+        (base / pinning.PIN_FILE).unlink(missing_ok=True)
+    write_atomic(base / COMPONENT, component(pinned is not None))
+    write_atomic(base / TRAFFIC, traffic_patch(spec, state, (state.champion,) if pinned is not None else ()))
     write_atomic(base / ANALYSIS, json.dumps({**report, "failed_checks": state.failed_checks}, indent=2, sort_keys=True) + "\n")
+    rel = [p for p in rel if _on_disk(root, p) != before[p]]  # only what this change changes
     paths = rel + list(extra or [])
     try:
         commit = gitops.commit_paths(root, paths, message)
@@ -214,6 +225,11 @@ def commit_state(root: str | Path, spec: LoadedSpec, state: State, report: dict[
         raise
     write_metrics(metrics_dir, spec, state)
     return Change(state, report.get("decision", ""), commit, paths, message)
+
+
+def _on_disk(root: str | Path, rel: str) -> bytes | None:
+    path = Path(root) / rel
+    return path.read_bytes() if path.exists() else None
 
 
 def _message(subject: str, state: State, lines: list[str], decision: str) -> str:

@@ -30,6 +30,21 @@ def revision_name(service: str, version: str) -> str:
     return name
 
 
+def shadow_service(service: str) -> str:
+    """Engine flagger: the Knative Service answering the champion's shadow copies (its Knative
+    router gives the canary revision no tag route to send them to)."""
+    return f"{service}-{SHADOW}"
+
+
+def shadow_revision(service: str, version: str) -> str:
+    return revision_name(shadow_service(service), version)
+
+
+def pinned_revision(service: str, version: str) -> str:
+    """Engine gitops: the champion's revision recreated from git (:mod:`sre_llm.deploy.pinning`)."""
+    return revision_name(f"{service}-pin", version)
+
+
 @dataclass(frozen=True)
 class Route:
     """One ``spec.traffic`` entry."""
@@ -86,12 +101,14 @@ def check(s: Split) -> Split:
     return s
 
 
-def traffic_block(service: str, s: Split) -> list[dict[str, object]]:
+def traffic_block(service: str, s: Split, pinned: tuple[str, ...] = ()) -> list[dict[str, object]]:
     """``spec.traffic`` of the serving Service for ``s`` (pinned revisions, never latestRevision,
-    so that applying a new template does not move traffic by itself)."""
+    so that applying a new template does not move traffic by itself). Versions in ``pinned`` are
+    served by their copy recreated from git (:func:`pinned_revision`)."""
     check(s)
     return [
-        {"revisionName": revision_name(service, r.version), "tag": r.tag, "percent": r.percent, "latestRevision": False}
+        {"revisionName": (pinned_revision if r.version in pinned else revision_name)(service, r.version),
+         "tag": r.tag, "percent": r.percent, "latestRevision": False}
         for r in s.routes
     ]
 

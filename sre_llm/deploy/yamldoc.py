@@ -35,3 +35,8 @@ def dump_all(docs: Iterable[Any], header: str = "") -> str:
 def load(text: str) -> Any:
     """Read one document back (the rollout reads its own files)."""
     return _yaml().load(text)
+
+
+def load_all(text: str) -> list[Any]:
+    """Every non-empty document of a multi-document file (a rendered tree read back from git)."""
+    return [d for d in _yaml().load_all(text) if d]

@@ -242,8 +242,9 @@ def training_inputs(release: ModelRelease, files: dict[str, bytes]) -> dict[str,
         "sre-llm": lock.get("generated_by"),
         "metadata.version": release.metadata.version,
         "spec.base_model": spec.base_model.model_dump(mode="json"),
-        "spec.dataset": spec.dataset.model_dump(mode="json", exclude={"encryption"}),
-        "spec.training": spec.training.model_dump(mode="json"),
+        # Not inputs of the model: how data is kept (encryption, retention), where training runs.
+        "spec.dataset": spec.dataset.model_dump(mode="json", exclude={"encryption", "retention"}),
+        "spec.training": spec.training.model_dump(mode="json", exclude={"cluster"}),
         "rendered": rendered,
     }
 

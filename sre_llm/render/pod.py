@@ -92,6 +92,10 @@ def recorded_digest(release: ModelRelease, root: str | Path = ".") -> str | None
     artifact = release.spec.deployment.artifact
     if artifact is None:
         return None
+    # No index, nothing recorded: then the registry's models are not even imported (render start-up;
+    # the path is registry.index.index_path's).
+    if not (Path(root) / "registry" / f"{release.metadata.name}.yaml").exists():
+        return None
     from sre_llm.registry import index as ix
 
     index = ix.load(root, release.metadata.name)

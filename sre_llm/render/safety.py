@@ -5,8 +5,11 @@
   (key ``enabled``) is mounted as an *optional* volume: no ConfigMap means off, and operators
   create or edit it with kubectl (Flux does not own it, so it is not reverted); the kubelet
   refreshes the mounted file, so the gateway needs no RBAC to watch it;
-- ``--shadow`` (gitops engine with a shadow stage): the challenger's Knative tag route. A
-  revision whose shadow URL routes back to itself compares nothing (the gateway skips it).
+- ``--shadow`` (with a shadow stage): gitops, the challenger's Knative tag route; flagger, the
+  ``<service>-shadow`` Service (rendered only while the registry has a challenger: until then the
+  copies fail fast and are counted as dropped). Every version renders it, so the champion's
+  revision (rendered earlier) already shadows when a challenger appears. A revision whose shadow
+  URL routes back to itself compares nothing (the gateway skips it).
 - ``--collector`` when ``deployment.collector`` is rendered (the in-cluster collector Service).
 """
 
@@ -35,6 +38,8 @@ def gateway_args(release: ModelRelease, service: str) -> list[str]:
     args += ["--kill-switch", KILL_SWITCH_DIR, "--kill-switch-poll", f"{safety.kill_switch.poll_seconds:g}"]
     if d.rollout.engine == "gitops" and d.rollout.shadow is not None:
         args += ["--shadow", f"http://{tr.CHALLENGER}-{service}.{d.namespace}.svc.cluster.local"]
+    elif d.rollout.shadow is not None:  # flagger: its Knative router tags no canary route, so a Service of its own
+        args += ["--shadow", f"http://{tr.shadow_service(service)}.{d.namespace}.svc.cluster.local"]
     if collector.enabled(release):  # each decision, for the outcome join (sre_llm.collect.outcomes)
         args += ["--collector", collector.url(release).rstrip("/")]
     return args

@@ -55,9 +55,11 @@ API_RULES: dict[str, tuple[Rule, ...]] = {component: () for component in COMPONE
 #: outside (``train --cluster``) is not the pod and is not listed.
 COMPONENT_CODE: dict[str, tuple[str, ...]] = {
     "serving": ("sre_llm/serve", "sre_llm/answer"),
-    "collector": ("sre_llm/collect",),
+    "collector": ("sre_llm/collect", "sre_llm/deploy/gates.py", "sre_llm/deploy/analysis.py",
+                  "sre_llm/deploy/prometheus.py"),
     "rollout": ("sre_llm/deploy/rollout.py", "sre_llm/deploy/analysis.py", "sre_llm/deploy/prometheus.py",
-                "sre_llm/deploy/traffic.py", "sre_llm/gitops.py"),
+                "sre_llm/deploy/traffic.py", "sre_llm/deploy/pinning.py", "sre_llm/render/rollout_job.py",
+                "sre_llm/gitops.py"),
     "training": ("sre_llm/execute/train.py", "sre_llm/execute/process.py", "sre_llm/execute/config.py",
                  "sre_llm/execute/runs.py", "sre_llm/execute/data.py", "sre_llm/execute/export.py",
                  "sre_llm/registry"),
@@ -208,13 +210,20 @@ def network_policies(release: ModelRelease, own_namespace: bool) -> list[dict]:
                 "podSelector": {"matchLabels": collector.selector(release)},
                 "policyTypes": ["Ingress"],
                 "ingress": [
-                    {"from": [_from_namespaces(sorted({n.alertmanager_namespace, n.prometheus_namespace}))],
+                    # Flagger calls the webhook gates (engine flagger: sre_llm.deploy.gates)
+                    {"from": [_from_namespaces(sorted({n.alertmanager_namespace, n.prometheus_namespace}
+                                                      | _flagger_namespaces(release)))],
                      "ports": _ports(port)},
                     {"from": [{"podSelector": {"matchLabels": serving_selector(release)}}], "ports": _ports(port)},
                 ],
             },
         })
     return out
+
+
+def _flagger_namespaces(release: ModelRelease) -> set[str]:
+    ro = release.spec.deployment.rollout
+    return {ro.flagger.namespace} if ro.engine == "flagger" else set()
 
 
 def authorization_policies(release: ModelRelease) -> list[dict]:
@@ -250,7 +259,7 @@ def authorization_policies(release: ModelRelease) -> list[dict]:
                 "selector": {"matchLabels": collector.selector(release)},
                 "action": "ALLOW",
                 "rules": [
-                    {"from": [{"source": {"namespaces": [n.alertmanager_namespace]}}],
+                    {"from": [{"source": {"namespaces": sorted({n.alertmanager_namespace} | _flagger_namespaces(release))}}],
                      "to": [{"operation": {"ports": [port], "methods": ["POST"]}}]},
                     {"from": [{"source": {"principals": [gateway]}}],
                      "to": [{"operation": {"ports": [port], "methods": ["POST"]}}]},

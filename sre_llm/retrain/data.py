@@ -49,7 +49,7 @@ def find_dataset(root: Path, name: str, digest: str | None) -> Path:
     digest of the files the run read: train, or train + validation)."""
     base = Path(root) / "datasets" / name
     if not digest:
-        raise BadInput(f"the champion's lineage names no dataset digest: register it with --run run.json")
+        raise BadInput("the champion's lineage names no dataset digest: register it with --run run.json")
     bare = digest.removeprefix("sha256:")
     if (base / bare / "dataset_card.json").is_file():
         return base / bare

@@ -14,10 +14,11 @@ import json
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from sre_llm.errors import BadInput, CheckFailed, SreLlmError
 from sre_llm.retrain import data as rdata

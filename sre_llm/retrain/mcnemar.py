@@ -15,8 +15,8 @@ pairing and needs far more examples to see the same difference.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Sequence
 
 EXACT_BELOW = 25  # b + c under this: exact binomial (the usual rule of thumb)
 

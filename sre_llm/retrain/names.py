@@ -14,10 +14,12 @@ RATES: dict[str, tuple[str, str, str]] = {
         "Share of recorded training runs of the release that succeeded (the last 20)."),
     "sre_llm_deployment_success_ratio": (
         "deployment", "SreLlmDeploymentBelowTarget",
-        "Share of rollouts that completed without a rollback."),
+        "Share of finished rollouts (the last 20) that completed; rolled back and aborted ones fail "
+        "(`sre-llm rollout … --pushgateway`, from the rollout commits in git)."),
     "sre_llm_ab_test_success_ratio": (
         "ab_test", "SreLlmAbTestBelowTarget",
-        "Share of the challenger's remediations that succeeded in its A/B test."),
+        "Share of ended A/B tests (the last 20) whose challenger advanced past the A/B stage "
+        "(`sre-llm rollout … --pushgateway`, from the rollout commits in git)."),
 }
 CHAMPION_PROMOTED = "sre_llm_champion_promoted_timestamp_seconds"
 GATE_FIGURE = "sre_llm_gate_figure"

@@ -22,10 +22,10 @@ def markdown(r: dict[str, Any]) -> str:
     data = r.get("data") or {}
     if data:
         new = data.get("new", {})
-        lines += [f"| new examples | {data.get('new_total', 0)} (train {new.get('train', 0)}, validation "
-                  f"{new.get('validation', 0)}, test {new.get('test', 0)}) |",
-                  f"| old examples | {data.get('kept', 0)} kept in their split, {data.get('moved', 0)} moved, "
-                  f"{data.get('dropped', 0)} dropped |"]
+        lines += [(f"| new examples | {data.get('new_total', 0)} (train {new.get('train', 0)}, validation "
+                   f"{new.get('validation', 0)}, test {new.get('test', 0)}) |"),
+                  (f"| old examples | {data.get('kept', 0)} kept in their split, {data.get('moved', 0)} moved, "
+                   f"{data.get('dropped', 0)} dropped |")]
     mc = r.get("mcnemar")
     if mc:
         lines += ["", f"#### McNemar's test ({mc['method']}, {mc['n']} paired examples)", "",

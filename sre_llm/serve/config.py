@@ -28,7 +28,9 @@ class GatewayConfig:
     request_timeout_s: float = 120.0  # one request, end to end (vLLM's answer included)
     max_concurrency: int = 32  # requests in flight; more get 429 with Retry-After
     read_timeout_s: float = 30.0  # hypercorn: a client that sends nothing for this long is dropped
-    revision: str = field(default_factory=lambda: os.environ.get("K_REVISION", "local"))
+    # SRE_LLM_REVISION: a pinned copy of the champion (sre_llm.deploy.pinning) reports the revision
+    # name the analysis knows it by; Knative reserves K_REVISION for itself.
+    revision: str = field(default_factory=lambda: os.environ.get("SRE_LLM_REVISION") or os.environ.get("K_REVISION", "local"))
     # Action safety (sre_llm.serve.safety) and the calls beside each answer (sre_llm.serve.sidecalls).
     allowed_functions: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (namespace or "*", functions); () = all
     rate_limits: tuple[str, ...] = ()  # "pod-restart=3/1h": per function and target, in this replica

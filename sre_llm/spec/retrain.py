@@ -21,8 +21,8 @@ class LoopTargetsSpec(_Strict):
 
     data_collection: float = Field(0.99, gt=0, le=1, description="Minimum data collection success rate (records stored / received).")
     fine_tuning: float = Field(0.95, gt=0, le=1, description="Minimum fine-tuning success rate (runs succeeded / started).")
-    deployment: float = Field(0.95, gt=0, le=1, description="Minimum deployment success rate (rollouts completed / started).")
-    ab_test: float = Field(0.90, gt=0, le=1, description="Minimum A/B success rate (challenger remediations that succeeded).")
+    deployment: float = Field(0.95, gt=0, le=1, description="Minimum deployment success rate (rollouts completed / finished).")
+    ab_test: float = Field(0.90, gt=0, le=1, description="Minimum A/B success rate (challengers that advanced past the A/B stage / A/B tests ended).")
     alert_for: Duration = Field("15m", description="How long a rate must stay below target before its alert fires (`for:`).")
 
 

@@ -15,7 +15,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from sre_llm.catalog import ACTIONS, NONE
-from sre_llm.spec.types import Duration
+from sre_llm.spec.access import SecretKeySpec
+from sre_llm.spec.types import DnsName, Duration
 
 FunctionName = Literal[tuple(sorted(ACTIONS))]  # type: ignore[valid-type]
 ENGINES = ("flagger", "gitops")
@@ -77,5 +78,41 @@ class ShadowSpec(_Strict):
     )
 
 
-__all__ = ["ENGINES", "NONE", "Engine", "FunctionName", "KillSwitchSpec", "PolicySpec",
-           "RateLimitSpec", "SafetySpec", "ShadowSpec"]
+class FlaggerSpec(_Strict):
+    """Engine flagger: where Flagger runs (its webhook calls to the collector come from there)."""
+
+    namespace: DnsName = Field("flagger-system", description="Namespace of Flagger's controller: the collector's "
+                               "NetworkPolicy admits it to the webhook gates (/flagger/shadow|check|confirm).")
+    webhook_timeout: str = Field("30s", pattern=r"^[1-9][0-9]*(s|m)$",
+                                 description="How long Flagger waits for each webhook gate (they query Prometheus).")
+
+
+class ConfigMapKeySpec(_Strict):
+    configmap: DnsName = Field(description="Name of the ConfigMap (in deployment.namespace).")
+    key: str = Field("known_hosts", min_length=1, max_length=253, pattern=r"^[-._a-zA-Z0-9]+$",
+                     description="Key holding the value.")
+
+
+class GitopsJobSpec(_Strict):
+    """Engine gitops: the rendered CronJob that runs ``sre-llm rollout analyze`` every
+    ``rollout.analysis_interval``, the only writer of ``rollouts/`` (it clones, commits, pushes)."""
+
+    repository: str = Field(pattern=r"^(ssh://\S+|[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:\S+)$",
+                            description="The GitOps repository over ssh (ssh://git@host/org/repo.git or git@host:org/repo.git).")
+    branch: str = Field("main", min_length=1, max_length=255, pattern=r"^[A-Za-z0-9._/-]+$",
+                        description="Branch Flux applies: cloned, and pushed to.")
+    deploy_key: SecretKeySpec = Field(description="Secret key holding the deploy key (ssh private key, write access).")
+    known_hosts: ConfigMapKeySpec = Field(description="ConfigMap key holding the git host's ssh known_hosts lines "
+                                          "(ssh checks the host key strictly).")
+    spec_path: str | None = Field(None, pattern=r"^[^/\s][^\s]*\.ya?ml$",
+                                  description="The spec's path inside the repository (default: as rendered).")
+    image: str | None = Field(None, description="sre-llm image that runs the job (default: deployment.gateway_image).")
+    author: str = Field("sre-llm rollout <rollout@sre-llm.invalid>", pattern=r"^[^<>]+ <[^<>\s]+>$",
+                        description="Commit author of the rollout commits.")
+    pushgateway: str | None = Field(None, pattern=r"^https?://\S+$",
+                                    description="Pushgateway the job pushes the loop's deployment and A/B success "
+                                    "rates to after each change (the loop-health dashboard and alerts read them).")
+
+
+__all__ = ["ENGINES", "NONE", "ConfigMapKeySpec", "Engine", "FlaggerSpec", "FunctionName", "GitopsJobSpec",
+           "KillSwitchSpec", "PolicySpec", "RateLimitSpec", "SafetySpec", "ShadowSpec"]

@@ -99,7 +99,7 @@ def test_demo_setup_without_apt_get_or_root(tmp_path: Path):
     assert p.returncode == 0, p.stderr
     calls = _calls(tmp_path)
     assert not [c for c in calls if c.split()[0] in ("apt-get", "sudo")]
-    assert "pip install --quiet --disable-pip-version-check -c constraints.txt -e .[train,dataset,registry,eval,serve,test]" in calls
+    assert "pip install --quiet --disable-pip-version-check -c constraints.txt -e .[train,dataset,registry,eval,serve,loop,test]" in calls
     want = hashlib.sha256((repo / "pyproject.toml").read_bytes() + (repo / "constraints.txt").read_bytes()).hexdigest()
     assert (repo / ".venv/.sre-llm-installed").read_text().strip() == want
     # Nothing changed: a second run installs nothing.
@@ -127,14 +127,14 @@ def test_setup_takes_a_newer_python_beside_an_old_python3(tmp_path: Path):
     assert "setup: creating .venv with python3.12 (3.12.3)" in p.stdout
     calls = _calls(tmp_path)
     assert "python3.12 -m venv .venv" in calls
-    assert "pip install --quiet --disable-pip-version-check -c constraints.txt -e .[train,dataset,registry,eval,serve,test]" in calls
+    assert "pip install --quiet --disable-pip-version-check -c constraints.txt -e .[train,dataset,registry,eval,serve,loop,test]" in calls
 
 
 def test_system_packages_without_apt_get_skip_with_a_reason(tmp_path: Path):
     repo = _repo(tmp_path)
     p = _run(repo / "scripts/setup-system.sh", _bin(tmp_path), tmp_path)
     assert p.returncode == 0
-    assert p.stderr.strip() == ("setup-system: no apt-get here (not Debian/Ubuntu); install prometheus prometheus-alertmanager age docker-registry kubectl "
+    assert p.stderr.strip() == ("setup-system: no apt-get here (not Debian/Ubuntu); install prometheus prometheus-alertmanager age docker-registry kubectl prometheus-pushgateway "
                                 "yourself — until then the tests that run them are skipped")
 
 
@@ -156,7 +156,7 @@ def test_system_packages_wait_for_the_dpkg_lock_then_install(tmp_path: Path):
     assert calls.count("sleep 5") == 2
     apt = [c for c in calls if c.startswith("apt-get")]
     assert apt == ["apt-get -o DPkg::Lock::Timeout=30 update -qq",
-                   "apt-get -o DPkg::Lock::Timeout=30 install -y -qq --no-install-recommends prometheus prometheus-alertmanager docker-registry kubectl"]
+                   "apt-get -o DPkg::Lock::Timeout=30 install -y -qq --no-install-recommends prometheus prometheus-alertmanager docker-registry kubectl prometheus-pushgateway"]
     assert "sudo env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=30 update -qq" in calls
 
 

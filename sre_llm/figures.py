@@ -161,7 +161,10 @@ def _gateway(r: dict[str, Any]) -> str:
         spread = f" (rounds {min(rounds):.2f}–{max(rounds):.2f})" if len(rounds) > 1 else ""
         parts.append(f"concurrency {level.get('concurrency')}: +{level.get('added_p50_ms_median', 0):.1f} ms P50, "
                      f"{_x(level.get('throughput_ratio_median'))}{spread}")
-    return "; ".join(parts) + (f" ({r.get('alerts')} alerts)" if parts else "see JSON")
+    isolated = "; ".join(f"{x.get('concurrency')}: +{x.get('added_p50_ms', 0):.1f} ms, {_x(x.get('throughput_ratio'))}"
+                         for x in r.get("isolated") or [])
+    return ("; ".join(parts) + (f" ({r.get('alerts')} alerts)" if parts else "see JSON")
+            + (f"; the gateway alone (an upstream that uses no CPU) at concurrency {isolated}" if isolated else ""))
 
 
 #: Each benchmark's headline: (what it compares, target, measured), from its own JSON.

@@ -194,6 +194,9 @@ def test_default_queries_decide_shadow_then_steps_then_rollback(live, tmp_path: 
     live["challenger_vllm"].close()
     _ask(live["challenger"], 25)
     _scraped(prom, f'sum(sre_llm_gateway_requests_total{{revision="{CHALL}",status="503"}})', 25)
+    # the 503 series existed at 0 before (the gateway exports it from the start): increase() sees all 25
+    assert (prometheus.query(prom, f'sum(increase(sre_llm_gateway_requests_total{{revision="{CHALL}",status="503"}}[1m]))')
+            or 0) >= 20
     report = _analyze(repo, prom)
     assert report["decision"] == "rollback", report["reason"]
     assert "error_rate" in report["reason"]

@@ -33,6 +33,10 @@ def reason_class(reason: str) -> str:
     return "invalid_parameters"
 
 
+PROTOCOLS = ("ollama", "openai")
+SERVER_ERRORS = ("500", "502", "503", "504")
+
+
 class Metrics:
     """The gateway's counters and histogram in their own registry (one per app)."""
 
@@ -42,6 +46,12 @@ class Metrics:
         common = ["model_version", "revision"]
         self.requests = Counter("sre_llm_gateway_requests", "Requests by protocol and HTTP status.",
                                 ["protocol", "status", *common], registry=self.registry)
+        # Exported at 0 from the start: a series born at its first error starts at N, and
+        # increase()/rate() see nothing until the next scrape — the rollout analysis would read a
+        # burst of errors in a new revision as no errors at all.
+        for protocol in PROTOCOLS:
+            for status in ("200", *SERVER_ERRORS):
+                self.requests.labels(protocol=protocol, status=status, **self.base)
         self.decisions = Counter("sre_llm_gateway_decisions", "Guarded decisions by LambdaFunction (none included).",
                                  ["function", *common], registry=self.registry)
         self.guard_blocks = Counter("sre_llm_gateway_guard_blocks", "Model answers the guard refused, by reason.",

@@ -54,3 +54,4 @@ def test_the_cluster_points_vllm_at_the_files_the_model_carries() -> None:
     args = mf.server_args(spec.release, "/models/m/0.1.0", "127.0.0.1", 8000)
     assert args[args.index("--chat-template") + 1] == "/models/m/0.1.0/" + sf.CHAT_TEMPLATE
     assert args[args.index("--tokenizer") + 1] == "/models/m/0.1.0/" + sf.TOKENIZER_DIR
+    assert args[args.index("--load-format") + 1] == "safetensors"  # never a pickled checkpoint

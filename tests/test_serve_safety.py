@@ -210,3 +210,26 @@ def test_openai_clients_need_the_token_agent_sres_ollama_client_does_not(stack) 
     assert ask(url)["function"] == "pod-restart"  # Ollama's surface: no token asked
     assert httpx.get(f"{url}/healthz", timeout=10).status_code == 200
     assert metric(url, 'sre_llm_gateway_requests_total{model_version="1.0.0",protocol="openai",revision="sre-remediation-v1-0-0",status="401"}') == 4
+
+
+def test_a_client_cannot_use_the_shadow_header_to_get_around_the_policy(stack, tmp_path: Path) -> None:
+    """A shadow copy skips the policy and the kill switch (the champion compares the model's answer),
+    so what it returns is always no action: a client that sets the header itself gets nothing to run."""
+    from sre_llm.serve.sidecalls import SHADOW_HEADER
+
+    vllm, _, gateway = stack
+    switch = tmp_path / "killswitch"
+    switch.mkdir()
+    (switch / "enabled").write_text("true")
+    url = gateway(vllm(RESTART), kill_switch=str(switch), allowed_functions=(("payments", ("pod-check-status",)),))
+    r = httpx.post(f"{url}/api/generate", headers={SHADOW_HEADER: "1"}, timeout=30,
+                   json={"model": MODEL, "prompt": AI.create_remediation_prompt(ALERT), "stream": False})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert json.loads(body["response"])["lambda_function"] is None  # agent-sre's "no action"
+    assert body["sre_llm"]["function"] == "none" and body["sre_llm"]["reason"].startswith("shadow copy")
+    assert body["sre_llm"]["shadow"]["function"] == "pod-restart"  # only for the champion's comparison
+    # The same request without the header: the kill switch answers (no action, and no model call needed).
+    plain = httpx.post(f"{url}/api/generate", timeout=30,
+                       json={"model": MODEL, "prompt": AI.create_remediation_prompt(ALERT), "stream": False}).json()
+    assert plain["sre_llm"]["function"] == "none" and "shadow" not in plain["sre_llm"]

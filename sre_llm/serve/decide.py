@@ -27,6 +27,7 @@ from sre_llm.serve.upstream import Upstream
 #: True while serving a shadow copy from a champion's gateway (header X-Sre-Llm-Shadow, set by
 #: the app's middleware): such an answer is compared, never acted on, so it is not reported, does
 #: not count toward rate limits, is not shadowed again, and ignores the kill switch.
+SHADOW_REASON = "shadow copy: compared by the champion's gateway, never acted on"
 SHADOW_REQUEST: contextvars.ContextVar[bool] = contextvars.ContextVar("sre_llm_shadow_request", default=False)
 
 
@@ -53,12 +54,17 @@ class Answer:
     prompt_tokens: int
     completion_tokens: int
     upstream_s: float
+    shadow: Decision | None = None  # a shadow copy's guarded decision: for the champion's comparison only
 
     def extension(self) -> dict[str, Any]:
         """The ``sre_llm`` field beside each reply: the verdict, for logs and tests."""
         d = self.decision
-        return {"function": d.function, "parameters": d.parameters, "refused": d.refused, "reason": d.reason,
-                "proposed": d.proposed, "model_text": self.model_text, "constrained": self.constrained}
+        out = {"function": d.function, "parameters": d.parameters, "refused": d.refused, "reason": d.reason,
+               "proposed": d.proposed, "model_text": self.model_text, "constrained": self.constrained}
+        if self.shadow is not None:
+            s = self.shadow
+            out["shadow"] = {"function": s.function, "parameters": s.parameters, "refused": s.refused, "reason": s.reason}
+        return out
 
 
 def canonical_prompt(alert: Alert) -> str:
@@ -123,8 +129,14 @@ class Decider:
             self._report(alert, decision)
             if self.shadow is not None:  # the model's answers are compared, before the policy
                 self.shadow.compare(prompt, guarded)
-        return Answer(alert, decision, completion.text, regex is not None, completion.prompt_tokens,
-                      completion.completion_tokens, upstream_s)
+            return Answer(alert, decision, completion.text, regex is not None, completion.prompt_tokens,
+                          completion.completion_tokens, upstream_s)
+        # A shadow copy skips the policy, the kill switch and the reports (the champion compares the
+        # model's guarded answer; the challenger's rate budget is not spent). What it *returns* is
+        # therefore always "no action": a client that sets the shadow header itself gets nothing to
+        # act on, so the header cannot be used to get around the policy.
+        return Answer(alert, Decision(NONE, {}, reason=SHADOW_REASON), completion.text, regex is not None,
+                      completion.prompt_tokens, completion.completion_tokens, upstream_s, shadow=guarded)
 
     def _report(self, alert: Alert, decision: Decision) -> None:
         if self.collector is not None:

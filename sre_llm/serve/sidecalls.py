@@ -124,7 +124,7 @@ class Shadow:
         if revision == self.own_revision:  # the shadow URL routes back to this revision: nothing to compare
             self.metrics.sidecall_dropped("shadow", "self")
             return
-        verdict = response.json().get("sre_llm") or {}
+        verdict = (response.json().get("sre_llm") or {}).get("shadow") or {}  # the challenger's guarded answer
         agree = verdict.get("function") == champion.function and (verdict.get("parameters") or {}) == champion.parameters
         block = reason_class(verdict["reason"]) if verdict.get("refused") and verdict.get("reason") else None
         self.metrics.shadow(revision, agree, block)

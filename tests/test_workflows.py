@@ -52,8 +52,8 @@ FILES = [*WORKFLOWS, ACTION]
 IDS = [p.relative_to(ROOT).as_posix() for p in FILES]
 
 
-def test_there_are_the_four_workflows() -> None:
-    assert {p.name for p in WORKFLOWS} == {"ci.yaml", "pr.yaml", "release.yaml", "retrain.yaml"}
+def test_there_are_the_five_workflows() -> None:
+    assert {p.name for p in WORKFLOWS} == {"ci.yaml", "pr.yaml", "release.yaml", "retrain.yaml", "images.yaml"}
 
 
 # ── the commands they call exist ────────────────────────────────────────────────────────────────
@@ -103,7 +103,8 @@ def test_every_sre_llm_command_and_option_exists(path: Path) -> None:
             command, rest, shown = _resolve(words)
             _check_options(command, rest, shown)
             calls += 1
-    assert calls, f"{path.name} calls no sre-llm command"
+    # images.yaml builds the images sre-llm runs in; it calls docker, trivy and cosign only
+    assert calls or path.name == "images.yaml", f"{path.name} calls no sre-llm command"
 
 
 def test_the_commands_found_are_the_ones_written() -> None:
@@ -182,8 +183,22 @@ def test_id_token_only_where_signing_happens() -> None:
     for path in WORKFLOWS:
         for job_id, job in load(path)["jobs"].items():
             if job["permissions"].get("id-token") == "write":
-                assert (path.name, job_id) == ("release.yaml", "release")
-                assert any("registry sign" in s.get("run", "") for s in job["steps"])
+                assert (path.name, job_id) in (("release.yaml", "release"), ("images.yaml", "images"))
+                signs = "registry sign" if path.name == "release.yaml" else "cosign sign"
+                assert any(signs in s.get("run", "") for s in job["steps"])
+
+
+def test_images_are_built_scanned_signed_and_pinned_by_digest() -> None:
+    """Both Dockerfiles are built, pushed by digest, scanned and signed (keyless) — in that order."""
+    doc = load(WORKFLOWS[0].parent / "images.yaml")
+    job = doc["jobs"]["images"]
+    files = {m["file"] for m in job["strategy"]["matrix"]["image"]}
+    assert files == {str(p.relative_to(ROOT)) for p in (ROOT / "docker").glob("*.Dockerfile")}
+    runs = [s.get("run", "") + s.get("uses", "") for s in job["steps"]]
+    order = [next(i for i, r in enumerate(runs) if key in r)
+             for key in ("docker buildx build", "aquasecurity/trivy-action@", "cosign sign --yes \"$REF\"")]
+    assert order == sorted(order)
+    assert "containerimage.digest" in runs[order[0]] and "@$digest" in runs[order[0]]
 
 
 def test_pip_is_cached_except_where_a_release_is_published() -> None:

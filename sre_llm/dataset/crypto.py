@@ -10,12 +10,11 @@ or truncated file raises and leaves nothing behind.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
 from sre_llm.errors import BadInput, CheckFailed
-from sre_llm.fsutil import _fsync_dir
+from sre_llm.fsutil import write_atomic
 from sre_llm.secrets import resolve
 
 SUFFIX = ".age"
@@ -79,19 +78,7 @@ def decrypt_to(path: str | Path, identity_ref: str, dest: str | Path, root: str 
         data = path.read_bytes()
     except FileNotFoundError:
         raise BadInput(f"{path}: no such file") from None
-    plain = decrypt(data, identity_ref, root, what=str(path))
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")  # mkstemp: 0600
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(plain)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(dest.parent)
+    write_atomic(dest, decrypt(data, identity_ref, root, what=str(path)), mode=0o600)
     return dest
 
 

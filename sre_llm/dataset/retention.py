@@ -17,13 +17,12 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
-from sre_llm.fsutil import _fsync_dir
+from sre_llm.fsutil import write_atomic
 
 DRAIN_S = 0.2
 
@@ -55,18 +54,7 @@ def rewrite_locked(path: Path, keep: Callable[[str], str | None]) -> tuple[int, 
         body = transform(data)
         if changed == 0:
             return seen, 0
-        tmp_fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            os.fchmod(tmp_fd, os.fstat(fd).st_mode & 0o777)
-            with os.fdopen(tmp_fd, "wb") as out:
-                out.write(body)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        _fsync_dir(path.parent)
+        write_atomic(path, body, mode=os.fstat(fd).st_mode & 0o777)
         # A writer that does not lock may have appended to the old inode meanwhile.
         deadline = time.monotonic() + DRAIN_S
         while True:

@@ -98,6 +98,13 @@ def _rate(x: float | None, n: float | None) -> float | None:
     return None if x is None or not n else x / n
 
 
+def _on_failure(bad: list[str], failed: int, threshold: int) -> tuple[str, str]:
+    """A failed analysis: hold, or roll back once ``failed`` analyses reach ``threshold`` (as Flagger)."""
+    if failed >= threshold:
+        return "rollback", f"failed {', '.join(bad)}; {failed} failed analyses reach the threshold {threshold}"
+    return "hold", f"failed {', '.join(bad)} ({failed} of {threshold} before rollback)"
+
+
 def checks(spec: LoadedSpec, arms: dict[str, Arm], compare: bool) -> list[Check]:
     """The challenger's checks; ``compare`` adds the significance test against the champion."""
     rb = spec.release.spec.deployment.rollout.rollback
@@ -177,10 +184,7 @@ def decide(spec: LoadedSpec, state: ro.State, arms: dict[str, Arm], now: datetim
         bad = [c.name for c in results if not c.passed]
         if bad:
             failed += 1
-            if failed >= rb.failure_threshold:
-                decision, reason = "rollback", f"failed {', '.join(bad)}; {failed} failed analyses reach the threshold {rb.failure_threshold}"
-            else:
-                decision, reason = "hold", f"failed {', '.join(bad)} ({failed} of {rb.failure_threshold} before rollback)"
+            decision, reason = _on_failure(bad, failed, rb.failure_threshold)
         else:
             stage = stages.get(state.stage or "")
             elapsed = (now - ro.parse_time(state.stage_started)).total_seconds()
@@ -234,10 +238,7 @@ def _shadow_gate(spec: LoadedSpec, state: ro.State, arms: dict[str, Arm], now: d
     report["checks"] = [asdict(check)]
     if not check.passed:
         failed += 1
-        if failed >= rb.failure_threshold:
-            decision, reason = "rollback", f"failed shadow_agreement; {failed} failed analyses reach the threshold {rb.failure_threshold}"
-        else:
-            decision, reason = "hold", f"failed shadow_agreement ({failed} of {rb.failure_threshold} before rollback)"
+        decision, reason = _on_failure([check.name], failed, rb.failure_threshold)
     else:
         elapsed = (now - ro.parse_time(state.stage_started)).total_seconds()
         due = stages[tr.SHADOW].duration_s

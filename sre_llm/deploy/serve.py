@@ -77,8 +77,7 @@ def serving_files(target: Target, template: str, cache: Path) -> tuple[Path, Pat
     carried = sf.present(target.model)
     if carried:
         return carried
-    source = Path(target.model) if any((Path(target.model) / n).is_file() for n in sf.TOKENIZER_FILES) \
-        else Path(target.base or target.model)
+    source = sf.tokenizer_source(target.model, target.base)
     cache.mkdir(parents=True, exist_ok=True)
     template_file = cache / sf.CHAT_TEMPLATE
     template_file.write_text(sf.lf_chat_template(template, source))

@@ -38,6 +38,17 @@ TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_ma
                    "tokenizer.model", "added_tokens.json")
 
 
+def has_tokenizer(folder: str | Path) -> bool:
+    """Whether ``folder`` holds tokenizer files."""
+    return any((Path(folder) / n).is_file() for n in TOKENIZER_FILES)
+
+
+def tokenizer_source(model_dir: str | Path, base: str | Path | None) -> Path:
+    """Where the trained tokenizer is: the model folder (LLaMA Factory saves it with the weights or
+    the adapter), else the base model."""
+    return Path(model_dir) if has_tokenizer(model_dir) or base is None else Path(base)
+
+
 def lf_chat_template(template: str, tokenizer_source: str | Path) -> str:
     """LLaMA Factory's own chat template for ``template`` (jinja), written for this tokenizer.
 
@@ -78,7 +89,7 @@ def write(model_dir: str | Path, template: str, tokenizer_source: str | Path | N
     """
     model_dir = Path(model_dir)
     source = Path(tokenizer_source) if tokenizer_source else model_dir
-    if not any((source / n).is_file() for n in TOKENIZER_FILES):
+    if not has_tokenizer(source):
         raise BadInput(f"{source}: no tokenizer files to serve the model with")
     write_atomic(model_dir / CHAT_TEMPLATE, lf_chat_template(template, source))
     tokenizer_only(source, model_dir / TOKENIZER_DIR)
@@ -89,6 +100,6 @@ def present(model_dir: str | Path) -> tuple[Path, Path] | None:
     """The model folder's chat template and tokenizer folder, when it carries both."""
     model_dir = Path(model_dir)
     template, tokenizer = model_dir / CHAT_TEMPLATE, model_dir / TOKENIZER_DIR
-    if template.is_file() and tokenizer.is_dir() and any((tokenizer / n).is_file() for n in TOKENIZER_FILES):
+    if template.is_file() and tokenizer.is_dir() and has_tokenizer(tokenizer):
         return template, tokenizer
     return None

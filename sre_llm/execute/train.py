@@ -49,7 +49,6 @@ def machine_for(release) -> Machine:
     """This machine, as training will see it: the hub is always off for the trainer. For a CPU run
     the CUDA probe (an ``import torch``, seconds) is skipped: no GPU setting can apply."""
     import importlib.util
-    import os
 
     if release.spec.training.device == "cpu":
         names = ("torch", "bitsandbytes", "deepspeed", "flash_attn", "badam", "llamafactory")
@@ -251,8 +250,7 @@ def _serving_files(plan: Plan, out: Path) -> dict[str, str]:
     vLLM needs to serve the prompt training used (:mod:`sre_llm.execute.serving_files`)."""
     from sre_llm.execute import serving_files as sf
 
-    trained = any((out / n).is_file() for n in sf.TOKENIZER_FILES)
-    source = out if trained else (plan.model_path or plan.train_cfg["model_name_or_path"])
+    source = sf.tokenizer_source(out, plan.model_path or plan.train_cfg["model_name_or_path"])
     return sf.write(out, plan.train_cfg["template"], source)
 
 

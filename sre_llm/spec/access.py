@@ -11,16 +11,13 @@ from __future__ import annotations
 
 from typing import Optional
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from sre_llm.spec.strict import Strict
 from sre_llm.spec.types import DnsName, Duration
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
-
-
-class NetworkSpec(_Strict):
+class NetworkSpec(Strict):
     """Where the callers the NetworkPolicies admit live. Under Knative a request reaches the
     serving pod from the activator or the ingress, never from the caller's namespace, so the
     serving pods admit Knative's data plane, not the agent's namespace."""
@@ -36,7 +33,7 @@ class NetworkSpec(_Strict):
         "monitoring", description="Namespace of the Prometheus that scrapes the gateway's and the collector's metrics.")
 
 
-class SecretKeySpec(_Strict):
+class SecretKeySpec(Strict):
     """A key of a Kubernetes Secret in the namespace sre-llm owns (rendered as a ``secretKeyRef``:
     the value never passes through the spec or the repository)."""
 
@@ -45,7 +42,7 @@ class SecretKeySpec(_Strict):
                      description="Key in the Secret holding the value.")
 
 
-class CollectorSpec(_Strict):
+class CollectorSpec(Strict):
     """``sre-llm collect serve`` in the cluster: a StatefulSet of one (its store is a volume, and
     Alertmanager must always find it: not scale-to-zero)."""
 
@@ -58,7 +55,7 @@ class CollectorSpec(_Strict):
         "anyone the NetworkPolicy admits can post.")
 
 
-class RetentionSpec(_Strict):
+class RetentionSpec(Strict):
     """How long raw payloads and built datasets are kept (``sre-llm dataset prune``)."""
 
     raw: Optional[Duration] = Field(

@@ -18,9 +18,10 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal, Optional
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BeforeValidator, Field
 from pydantic_core import PydanticCustomError
 
+from sre_llm.spec.strict import Strict
 from sre_llm.spec.types import DnsName, K8sLabels
 
 _HOST = r"(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?"
@@ -95,12 +96,7 @@ Quantity = Annotated[str, BeforeValidator(_quantity), Field(json_schema_extra={"
 ResourceName = Annotated[str, BeforeValidator(_resource_name)]
 
 
-class _Strict(BaseModel):
-    # model.py's Strict, repeated: model.py imports this module, so this one cannot import it.
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
-
-
-class Toleration(_Strict):
+class Toleration(Strict):
     key: Optional[str] = Field(None, description="Taint key the toleration matches (empty with Exists: every taint).")
     operator: Literal["Exists", "Equal"] = Field("Equal", description="Exists or Equal.")
     value: Optional[str] = Field(None, description="Taint value (operator Equal).")
@@ -108,7 +104,7 @@ class Toleration(_Strict):
         None, description="Taint effect matched; empty: every effect.")
 
 
-class WorkerResources(_Strict):
+class WorkerResources(Strict):
     cpu: Quantity = Field("8", description="CPU requested and limited per node's pod (requests = limits: Guaranteed QoS).")
     memory: Quantity = Field("64Gi", description="Memory requested and limited per node's pod.")
     gpu_resource: ResourceName = Field(
@@ -116,7 +112,7 @@ class WorkerResources(_Strict):
     )
 
 
-class ClusterSpec(_Strict):
+class ClusterSpec(Strict):
     engine: Literal["kubeflow"] = Field(
         "kubeflow",
         description="kubeflow: a Training Operator v1 PyTorchJob (kubeflow.org/v1), Master ×1 + Worker ×(nodes-1).",

@@ -14,10 +14,11 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BeforeValidator, Field
 from pydantic_core import PydanticCustomError
 
 from sre_llm.spec.cluster import Quantity, Toleration
+from sre_llm.spec.strict import Strict
 from sre_llm.spec.types import DnsName, K8sLabels
 
 _HOST = r"(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?"
@@ -73,12 +74,7 @@ OciRef = Annotated[str, BeforeValidator(_reference), Field(json_schema_extra={"p
 EnvName = Annotated[str, BeforeValidator(_env_name)]
 
 
-class _Strict(BaseModel):
-    # model.py's Strict, repeated: model.py imports this module, so this one cannot import it.
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
-
-
-class ArtifactSpec(_Strict):
+class ArtifactSpec(Strict):
     repository: OciRepo = Field(
         description="OCI repository the versions are pushed to (`sre-llm registry push VERSION --to` it). The pod "
         "pulls the served version by the digest the registry index records for it; a version not pushed yet "
@@ -102,12 +98,12 @@ class ArtifactSpec(_Strict):
         "/etc/sre-llm/signers", pattern=r"^/\S*$", description="Where the signers ConfigMap is mounted (absolute).")
 
 
-class EnvVar(_Strict):
+class EnvVar(Strict):
     name: EnvName = Field(description="Variable name.")
     value: str = Field(description="Value (plain text: put secrets in a Kustomize patch with secretKeyRef).")
 
 
-class PodResources(_Strict):
+class PodResources(Strict):
     """Requests = limits (Guaranteed QoS: the serving pod is the last the kubelet evicts)."""
 
     cpu: Quantity | None = Field(None, description="vLLM container CPU. Empty: 8 with GPUs, 2 on the CPU.")
@@ -119,7 +115,7 @@ class PodResources(_Strict):
     gateway_memory: Quantity = Field("1Gi", description="Gateway container memory.")
 
 
-class PodSpec(_Strict):
+class PodSpec(Strict):
     resources: PodResources = Field(default_factory=PodResources, description="Requests and limits per container.")
     node_selector: K8sLabels = Field(
         default_factory=dict, description="Node labels the serving pod must land on (needs kubernetes.podspec-nodeselector).")

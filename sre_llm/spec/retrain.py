@@ -7,16 +7,13 @@ the renderer (the loop's Grafana dashboard and the PrometheusRules on its succes
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from sre_llm.spec.strict import Strict
 from sre_llm.spec.types import Duration
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
-
-
-class LoopTargetsSpec(_Strict):
+class LoopTargetsSpec(Strict):
     """The seed's success metrics: a PrometheusRule fires when a rate falls below its target."""
 
     data_collection: float = Field(0.99, gt=0, le=1, description="Minimum data collection success rate (records stored / received).")
@@ -26,7 +23,7 @@ class LoopTargetsSpec(_Strict):
     alert_for: Duration = Field("15m", description="How long a rate must stay below target before its alert fires (`for:`).")
 
 
-class RetrainSpec(_Strict):
+class RetrainSpec(Strict):
     incremental_every: Duration = Field(
         "7d", description="Minimum age of the champion before `sre-llm retrain` trains again (the workflow runs weekly)."
     )

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from sre_llm.catalog import ACTIONS, NONE
 from sre_llm.spec.access import SecretKeySpec
+from sre_llm.spec.strict import Strict
 from sre_llm.spec.types import DnsName, Duration
 
 FunctionName = Literal[tuple(sorted(ACTIONS))]  # type: ignore[valid-type]
@@ -23,12 +24,7 @@ ENGINES = ("flagger", "gitops")
 Engine = Literal[ENGINES]  # type: ignore[valid-type]
 
 
-class _Strict(BaseModel):
-    # The same settings as spec.model.Strict (imported there, so it cannot be imported here).
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
-
-
-class RateLimitSpec(_Strict):
+class RateLimitSpec(Strict):
     function: FunctionName = Field(description="The LambdaFunction limited (per target: namespace and name).")
     max: int = Field(gt=0, description="At most this many decisions for one target within `per`; more become none.")
     per: Duration = Field("1h", description="The sliding window of the limit.")
@@ -41,7 +37,7 @@ def _default_rate_limits() -> list[RateLimitSpec]:
             RateLimitSpec(function="scale-deployment", max=3, per="1h")]
 
 
-class PolicySpec(_Strict):
+class PolicySpec(Strict):
     """Checked by the gateway after the guard, on every live decision (shadow answers are never acted on)."""
 
     allowed_functions: dict[str, list[FunctionName]] = Field(
@@ -55,7 +51,7 @@ class PolicySpec(_Strict):
     )
 
 
-class KillSwitchSpec(_Strict):
+class KillSwitchSpec(Strict):
     configmap: str | None = Field(
         None, description="ConfigMap the gateway watches (key `enabled`: \"true\" makes every answer none); "
         "default <service>-killswitch. Mounted as a volume: the kubelet refreshes it, no RBAC needed.",
@@ -63,12 +59,12 @@ class KillSwitchSpec(_Strict):
     poll_seconds: float = Field(2.0, gt=0, le=60, description="How often the gateway re-reads the mounted key.")
 
 
-class SafetySpec(_Strict):
+class SafetySpec(Strict):
     policy: PolicySpec = Field(default_factory=PolicySpec, description="Allowed functions and rate limits.")
     kill_switch: KillSwitchSpec = Field(default_factory=KillSwitchSpec, description="Every answer none, in seconds.")
 
 
-class ShadowSpec(_Strict):
+class ShadowSpec(Strict):
     """The first rollout stage: the challenger answers a copy of every request, only to be compared."""
 
     duration: Duration = Field("1h", description="How long the shadow stage runs at least.")
@@ -78,7 +74,7 @@ class ShadowSpec(_Strict):
     )
 
 
-class FlaggerSpec(_Strict):
+class FlaggerSpec(Strict):
     """Engine flagger: where Flagger runs (its webhook calls to the collector come from there)."""
 
     namespace: DnsName = Field("flagger-system", description="Namespace of Flagger's controller: the collector's "
@@ -87,13 +83,13 @@ class FlaggerSpec(_Strict):
                                  description="How long Flagger waits for each webhook gate (they query Prometheus).")
 
 
-class ConfigMapKeySpec(_Strict):
+class ConfigMapKeySpec(Strict):
     configmap: DnsName = Field(description="Name of the ConfigMap (in deployment.namespace).")
     key: str = Field("known_hosts", min_length=1, max_length=253, pattern=r"^[-._a-zA-Z0-9]+$",
                      description="Key holding the value.")
 
 
-class GitopsJobSpec(_Strict):
+class GitopsJobSpec(Strict):
     """Engine gitops: the rendered CronJob that runs ``sre-llm rollout analyze`` every
     ``rollout.analysis_interval``, the only writer of ``rollouts/`` (it clones, commits, pushes)."""
 

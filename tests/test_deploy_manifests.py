@@ -141,6 +141,9 @@ def test_tiny_manifests_exact_values(tmp_path: Path) -> None:
     assert container["image"] == pod.CPU_IMAGE == "public.ecr.aws/q9t5s3a7/vllm-cpu-release-repo:v0.32.0"  # gpus: 0
     assert "ports" not in container  # vLLM answers on the pod's localhost only
     assert container["resources"] == {"limits": {"cpu": "2", "memory": "8Gi"}, "requests": {"cpu": "2", "memory": "8Gi"}}
+    env = {e["name"]: e["value"] for e in container["env"]}
+    # vllm-cpu's threads sized to the 2-CPU limit (one for its engine loop), not bound to the node's cores
+    assert env["VLLM_CPU_OMP_THREADS_BIND"] == "nobind" and env["OMP_NUM_THREADS"] == "1"
     for c in (gateway, container):
         assert c["securityContext"] == {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
                                         "readOnlyRootFilesystem": True, "runAsNonRoot": True,
@@ -179,6 +182,7 @@ def test_gpu_resources_and_lora_serving_args() -> None:
     assert container["resources"] == {"limits": {"cpu": "8", "memory": "32Gi", "nvidia.com/gpu": "2"},
                                       "requests": {"cpu": "8", "memory": "32Gi", "nvidia.com/gpu": "2"}}
     assert container["image"] == pod.GPU_IMAGE == "vllm/vllm-openai:v0.32.0"
+    assert not {"VLLM_CPU_OMP_THREADS_BIND", "OMP_NUM_THREADS"} & {e["name"] for e in container["env"]}  # GPU: no CPU threads
     args = container["args"]
     name, version = release.metadata.name, release.metadata.version
     rank = str(release.spec.training.lora.rank)
@@ -189,6 +193,27 @@ def test_gpu_resources_and_lora_serving_args() -> None:
     assert f"pull {base} --out /models/{name}/base --verify" in gateway  # the base: pulled and verified, no hub
     assert container["command"][2].startswith(f"until [ -f /models/{name}/{version}/lineage.json ] && "
                                               f"[ -f /models/{name}/base/lineage.json ]; do sleep 2; done")
+
+
+@pytest.mark.parametrize(("cpu", "env", "expected"), [
+    ("6", [], {"VLLM_CPU_OMP_THREADS_BIND": "nobind", "OMP_NUM_THREADS": "5"}),
+    ("2500m", [], {"VLLM_CPU_OMP_THREADS_BIND": "nobind", "OMP_NUM_THREADS": "1"}),
+    ("1", [], {"VLLM_CPU_OMP_THREADS_BIND": "nobind", "OMP_NUM_THREADS": "1"}),
+    # a cluster with the kubelet's static CPU manager: vLLM's own binding on the exclusive cores
+    ("6", [{"name": "VLLM_CPU_OMP_THREADS_BIND", "value": "auto"}], {"VLLM_CPU_OMP_THREADS_BIND": "auto"}),
+    ("6", [{"name": "OMP_NUM_THREADS", "value": "3"}], {"OMP_NUM_THREADS": "3"}),
+])
+def test_cpu_vllm_threads_follow_the_containers_limit(cpu: str, env: list, expected: dict) -> None:
+    release = load_spec(ROOT / "specs" / "tiny-cpu.yaml").release
+    d = release.spec.deployment
+    pod_spec = type(d.pod).model_validate({**d.pod.model_dump(), "env": env,
+                                           "resources": {**d.pod.resources.model_dump(), "cpu": cpu}})
+    release = release.model_copy(update={"spec": release.spec.model_copy(update={
+        "deployment": d.model_copy(update={"pod": pod_spec})})})
+    rendered = {e["name"]: e["value"] for e in pod.vllm_env(release)}
+    assert {k: v for k, v in rendered.items() if k in ("VLLM_CPU_OMP_THREADS_BIND", "OMP_NUM_THREADS")} == expected
+    names = [e["name"] for e in pod.vllm_env(release)]
+    assert len(names) == len(set(names))  # never two values for one name
 
 
 def test_split_between_champion_and_challenger(tmp_path: Path) -> None:

@@ -25,8 +25,15 @@ def test_demo_figures_are_stamped_and_complete() -> None:
 def test_blocks_render_from_data(tmp_path: Path) -> None:
     stamp = {"commit": "abc", "date": "2026-12-01", "cores": 2, "machine": "x86_64", "python": "3.11.7"}
     bench = {"stamp": stamp, "results": {"sign_verify": {"benchmark": "sign_verify", "ratio": 0.56, "target": 1.5},
-                                         "train_overhead": {"ratio": {"min": 1.0, "median": 1.016, "max": 1.033}, "target": 1.03}}}
+                                         "train_overhead": {"ratio": {"min": 1.0, "median": 1.016, "max": 1.033}, "target": 1.03},
+                                         "gateway_overhead": {"alerts": 115, "vllm_cpus": "1", "results": [
+                                             {"concurrency": 8, "added_p50_ms_median": -0.5, "added_ms_paired_median_median": 1.2,
+                                              "throughput_ratio_median": 1.007,
+                                              "rounds": [{"throughput_ratio": 0.95}, {"throughput_ratio": 1.018}]}],
+                                             "isolated": [{"concurrency": 1, "added_p50_ms": 2.8, "throughput_ratio": 0.987}]}}}
     block = figures.bench_block(bench)
+    assert ("concurrency 8: -0.5 ms P50 (+1.2 ms per alert), 1.01× (rounds 0.95–1.02) (115 alerts, vLLM on CPUs 1); "
+            "the gateway alone (an upstream that uses no CPU) at concurrency 1: +2.8 ms, 0.987×") in block
     assert "| `sign_verify` | sign + verify a model vs one `sha256sum` pass | ≤ 1.5× | 0.56× |" in block
     assert "| `train_overhead` |" in block and "1.02× (min 1, max 1.03)" in block
     readme = tmp_path / "README.md"

@@ -299,8 +299,11 @@ class Grounding:
     answer_format: str = LABELREF
 
     def regex(self) -> str:
-        """A regular expression matching exactly the allowed answers (vLLM structured outputs)."""
-        return _regex(self.root)
+        """A regular expression matching exactly the allowed answers (vLLM structured outputs).
+
+        Shared between equal groundings, like :meth:`automaton`: the gateway builds one per request,
+        and hashing the tree costs a tenth of writing the regex (measured: 20 vs 250 us an alert)."""
+        return _regex_of(self.root)
 
     def automaton(self) -> Automaton:
         """A character automaton accepting exactly the allowed answers (the evaluator's loop).
@@ -318,6 +321,11 @@ class Grounding:
 @functools.lru_cache(maxsize=512)
 def _automaton(root: Node) -> Automaton:
     return Automaton(root)
+
+
+@functools.lru_cache(maxsize=1024)
+def _regex_of(root: Node) -> str:
+    return _regex(root)
 
 
 def _expand(node: Node) -> Iterator[str]:

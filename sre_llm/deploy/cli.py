@@ -192,10 +192,13 @@ def abort(spec: str, root: str, metrics_dir: str | None, as_json: bool, reason: 
 @click.option("--kv-cache-gib", default=1, show_default=True, type=click.IntRange(1), help="vLLM CPU KV-cache size.")
 @click.option("--passthrough", envvar="SRE_LLM_PASSTHROUGH_URL",
               help="An Ollama URL for prompts no adapter understands (agent-sre's health reports) [default: 422].")
+@click.option("--vllm-cpus", "cpus", default="auto", show_default=True, envvar="SRE_LLM_VLLM_CPUS", metavar="auto|all|LIST",
+              help="CPUs vLLM may use, as a list (1-3) or all; auto: all but the first, kept for the gateway as in "
+                   "the pod, on 4 or more CPUs, else all.")
 @click.option("--json", "as_json", is_flag=True,
               help="Once ready, print one JSON line {\"ok\": true, \"url\": …} on stdout (errors: the one error object).")
 def serve(ref: str, spec_path: str, root: str, port: int, python: str | None, log: str | None,
-          ready_timeout: int, kv_cache_gib: int, passthrough: str | None, as_json: bool) -> None:
+          ready_timeout: int, kv_cache_gib: int, passthrough: str | None, cpus: str, as_json: bool) -> None:
     """Serve a model version (or a model directory) on 127.0.0.1: vLLM behind the sre-llm gateway.
 
     \b
@@ -213,7 +216,7 @@ def serve(ref: str, spec_path: str, root: str, port: int, python: str | None, lo
     target = sv.resolve(ref, loaded, root)
     click.echo(f"starting vLLM for {loaded.release.metadata.name} {target.version} ({target.model}) …", err=True)
     running = sv.start(loaded, target, port, python=python, log=log, ready_timeout=ready_timeout,
-                       kv_cache_gib=kv_cache_gib, passthrough=passthrough)
+                       kv_cache_gib=kv_cache_gib, passthrough=passthrough, cpus=cpus)
     stop = threading.Event()
     for sig in (_signal.SIGTERM, _signal.SIGINT):
         _signal.signal(sig, lambda *_: stop.set())
@@ -221,11 +224,13 @@ def serve(ref: str, spec_path: str, root: str, port: int, python: str | None, lo
         import json
 
         click.echo(json.dumps({"ok": True, "url": running.url, "model": loaded.release.metadata.name,
-                               "version": target.version, "vllm_url": running.vllm_url, "log": str(running.log)},
+                               "version": target.version, "vllm_url": running.vllm_url, "log": str(running.log),
+                               "vllm_cpus": running.vllm_cpus},
                               sort_keys=True))
     else:
         click.echo(f"serving {running.url} (model {loaded.release.metadata.name} {target.version}; Ollama /api, "
-                   f"OpenAI /v1; vLLM {running.vllm_url}, log {running.log})")
+                   f"OpenAI /v1; vLLM {running.vllm_url}"
+                   + (f" on CPUs {running.vllm_cpus}" if running.vllm_cpus else "") + f", log {running.log})")
     try:
         while not stop.is_set() and running.vllm.poll() is None:
             stop.wait(1.0)

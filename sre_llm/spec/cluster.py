@@ -23,6 +23,7 @@ from pydantic_core import PydanticCustomError
 
 from sre_llm.spec.strict import Strict
 from sre_llm.spec.types import DnsName, K8sLabels
+from sre_llm.spec.types import _str as _text  # one "must be a string" message (booleans shown as YAML writes them)
 
 _HOST = r"(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?"
 _REPO = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
@@ -34,12 +35,6 @@ _OCI_REPO = re.compile(rf"^oci://{_HOST}/{_REPO}(:{_TAG})?$")
 _IMAGE = re.compile(rf"^({_HOST}/)?{_REPO}(:{_TAG})?@{_DIGEST}$")
 _QUANTITY = re.compile(r"^([0-9]+(\.[0-9]+)?)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
 _RESOURCE = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[a-z0-9]([-a-z0-9_.]*[a-z0-9])?$")
-
-
-def _text(value: Any, what: str) -> str:
-    if not isinstance(value, str):
-        raise PydanticCustomError("type", "must be {what} (got {got})", {"what": what, "got": repr(value)})
-    return value
 
 
 def _pinned(value: Any) -> str:

@@ -12,12 +12,13 @@ load generator beside them. For each held-out alert:
 
 First, with vLLM not yet started, the same request against a stand-in upstream that answers in
 vLLM's shape after 250 ms and uses no CPU (``isolated``: the gateway's own cost, ``sre-llm gateway``
-in its own process as in the pod). Then, both sides at concurrency 1 and 8, ``--repeat`` rounds each with the order alternating, after one
-warm-up pass (vLLM compiles each alert's grammar once) and, at each concurrency, one untimed pass
-of each side (the first pass at a new concurrency is slow for whichever side goes first). Prints one JSON object: per round the
-P50/P95 latency and throughput of each side, the P50 the gateway adds and the throughput ratio
-gateway / direct; the median over alerts of each alert's own added latency (the same alert, both sides,
-one round: less noisy than a difference of two P50s); and the medians over the rounds.
+in its own process as in the pod). Then both sides at concurrency 1 and 8, ``--repeat`` rounds each
+with the order alternating, after one warm-up pass (vLLM compiles each alert's grammar once) and, at
+each concurrency, one untimed pass of each side (the first pass at a new concurrency is slow for
+whichever side goes first). Prints one JSON object: per round the P50/P95 latency and throughput of
+each side, the P50 the gateway adds, the median over alerts of each alert's own added latency (the
+same alert, both sides, one round: less noisy than a difference of two P50s) and the throughput
+ratio gateway / direct; and the medians over the rounds.
 
     python bench/gateway_overhead.py --model DIR --spec SPEC      # a trained model folder
     python bench/gateway_overhead.py --build .cache/bench/served  # train the tiny one first (~2 min)

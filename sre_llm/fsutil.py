@@ -59,3 +59,11 @@ def sha256_hex(path: str | Path) -> str:
 def sha256_ref(path: str | Path) -> str:
     """``sha256:<hex>`` of a file's bytes: how run records, signatures and the registry name a file."""
     return "sha256:" + sha256_hex(path)
+
+
+def user_cache(name: str) -> Path:
+    """A folder of the user's cache for sre-llm: ``$SRE_LLM_CACHE/NAME``, else
+    ``$XDG_CACHE_HOME/sre-llm/NAME``, else ``~/.cache/sre-llm/NAME`` (not created here)."""
+    if os.environ.get("SRE_LLM_CACHE"):
+        return Path(os.environ["SRE_LLM_CACHE"]) / name
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "sre-llm" / name

@@ -1,7 +1,8 @@
 """The gitops engine's CronJob: valid against the strict Kubernetes v1.33 CronJob schema, and its
 command, run from the venv with the rendered environment, clones a real bare repository (over
 file:// here, ssh in the cluster), analyzes against a real Prometheus and pushes exactly one commit
-that touches only the rollout state; with no rollout in progress it pushes nothing."""
+that touches only the rollout state (and refuses to push an analysis that committed more); with no
+rollout in progress it pushes nothing."""
 
 from __future__ import annotations
 
@@ -52,7 +53,7 @@ def _cron_job(repo: Path) -> dict:
     return yaml.safe_load((repo / "rendered/demo-model/k8s/rollout-job.yaml").read_text())
 
 
-def _run_job(job: dict, tmp_path: Path, origin: Path) -> subprocess.CompletedProcess:
+def _run_job(job: dict, tmp_path: Path, origin: Path, bin_first: Path | None = None) -> subprocess.CompletedProcess:
     """The container's command with its rendered env; only the paths of the mounts (and the
     repository URL: file:// instead of ssh) point at this machine."""
     (c,) = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
@@ -65,7 +66,7 @@ def _run_job(job: dict, tmp_path: Path, origin: Path) -> subprocess.CompletedPro
     env.update(SRE_LLM_GITOPS_REPO=origin.as_uri(), SRE_LLM_DEPLOY_KEY=str(tmp_path / "key"),
                SRE_LLM_KNOWN_HOSTS=str(tmp_path / "known_hosts"), SRE_LLM_WORKDIR=str(tmp_path / "work"),
                HOME=str(tmp_path / "home"), PYTHONPATH=str(ROOT),
-               PATH=f"{ROOT / '.venv/bin'}{os.pathsep}{os.environ['PATH']}")
+               PATH=os.pathsep.join([*([str(bin_first)] if bin_first else []), str(ROOT / ".venv/bin"), os.environ["PATH"]]))
     return subprocess.run(c["command"], env=env, capture_output=True, text=True, timeout=120, check=False)
 
 
@@ -116,6 +117,19 @@ def test_job_analyzes_and_pushes_one_commit_touching_only_the_rollout(prom, tmp_
     started = git(origin, "rev-parse", "main").strip()
     assert started != head
     _play(prom_url, exporter, _arm(1000, 10, 200, 300, 290), _arm(1000, 12, 210, 300, 288))
+
+    # An analysis that also commits outside the rollout state (a bug, or a tampered image's
+    # sre-llm): the job refuses to push it, and origin is untouched.
+    rogue = tmp_path / "rogue-bin"
+    rogue.mkdir()
+    (rogue / "sre-llm").write_text(f'#!/bin/sh\n"{ROOT / ".venv/bin/sre-llm"}" "$@"; s=$?\n'
+                                   'echo "# changed" >> specs/demo.yaml && git commit -qam "more than the rollout"\nexit $s\n')
+    (rogue / "sre-llm").chmod(0o755)
+    out = _run_job(job, tmp_path, origin, bin_first=rogue)
+    assert out.returncode == 3, out.stdout + out.stderr
+    assert "refusing to push: the analysis changed files outside the rollout state: specs/demo.yaml" in out.stderr
+    assert git(origin, "rev-parse", "main").strip() == started
+
     out = _run_job(job, tmp_path, origin)
     assert out.returncode == 0, out.stdout + out.stderr
     commits = git(origin, "rev-list", f"{started}..main").split()

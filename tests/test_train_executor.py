@@ -201,3 +201,28 @@ def test_dry_run_of_a_runnable_spec_starts_nothing(tmp_path: Path, qwen2: Path) 
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == f"specs/x.yaml: ready to train {qwen2} on datasets/alerts/current\n"
     assert not (tmp_path / "runs").exists()
+
+
+def test_the_chat_template_is_cached_by_what_it_is_a_function_of(tmp_path: Path, qwen2: Path) -> None:
+    """The template costs an import of LLaMA Factory (~6 s on 2 cores); the next run from the same
+    tokenizer reads it from the user's cache, and anything it depends on changes the key."""
+    import sys
+
+    env = {**os.environ, "SRE_LLM_CACHE": str(tmp_path / "cache")}
+    code = ("import sys; from sre_llm.execute import serving_files as sf; "
+            f"t = sf.lf_chat_template('qwen', {str(qwen2)!r}); print(repr(t)); print('llamafactory' in sys.modules)")
+    first = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300, check=True)
+    second = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300, check=True)
+    text, imported = first.stdout.splitlines()
+    assert imported == "True" and "You are Qwen, created by Alibaba Cloud." in text  # LLaMA Factory's own
+    assert second.stdout.splitlines() == [text, "False"]  # the same template, LLaMA Factory not imported
+    (cached,) = (tmp_path / "cache" / "chat-templates").iterdir()
+    assert cached.name == serving_files.template_key("qwen", qwen2) + ".jinja"
+    # The key follows the template name and every tokenizer file's bytes.
+    tok = tmp_path / "tok"
+    shutil.copytree(qwen2, tok, ignore=shutil.ignore_patterns("*.safetensors"))
+    key = serving_files.template_key("qwen", tok)
+    assert key == serving_files.template_key("qwen", qwen2) and key != serving_files.template_key("llama3", tok)
+    config = json.loads((tok / "tokenizer_config.json").read_text())
+    (tok / "tokenizer_config.json").write_text(json.dumps({**config, "eos_token": "<|endoftext|>"}))
+    assert serving_files.template_key("qwen", tok) != key

@@ -20,17 +20,25 @@ and shipped:
 
 The rendered serving pod and ``sre-llm serve`` both point vLLM at these two paths
 (:func:`sre_llm.render.k8s.server_args`), so the cluster needs no LLaMA Factory, no torch and no
-hub: the model folder is self-describing. Writing them imports LLaMA Factory (the training venv).
+hub: the model folder is self-describing. Writing the template imports LLaMA Factory (the training
+venv): ~6 s on 2 cores, which made ``sre-llm train`` 1.4x ``llamafactory-cli train`` on the tiny
+model (``bench/train_overhead.py``). So the template is cached in the user's cache
+(:func:`sre_llm.fsutil.user_cache`), keyed by what it is a function of: LLaMA Factory's version and
+its template code, transformers' version, the template name and the tokenizer files' bytes; the
+next run from the same base reads it back without importing LLaMA Factory.
 """
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
+import importlib.util
 import os
 import shutil
 from pathlib import Path
 
 from sre_llm.errors import BadInput
-from sre_llm.fsutil import write_atomic
+from sre_llm.fsutil import sha256_hex, user_cache, write_atomic
 
 CHAT_TEMPLATE = "chat_template.jinja"
 TOKENIZER_DIR = "tokenizer"
@@ -53,8 +61,44 @@ def lf_chat_template(template: str, tokenizer_source: str | Path) -> str:
     """LLaMA Factory's own chat template for ``template`` (jinja), written for this tokenizer.
 
     The system prompt and the turn markers are the ones LLaMA Factory put around every training and
-    evaluation example. Imports LLaMA Factory and transformers: the training venv only.
+    evaluation example. Read from the user's cache when this LLaMA Factory already wrote it for
+    these tokenizer files; else imports LLaMA Factory and transformers (the training venv only).
     """
+    key = template_key(template, tokenizer_source)
+    cached = user_cache("chat-templates") / f"{key}.jinja" if key else None
+    if cached is not None and cached.is_file():
+        return cached.read_text(encoding="utf-8")
+    text = _lf_chat_template(template, tokenizer_source)
+    if cached is not None:
+        try:
+            write_atomic(cached, text)
+        except OSError:
+            pass  # a read-only cache costs the next run the import, nothing else
+    return text
+
+
+def template_key(template: str, tokenizer_source: str | Path) -> str | None:
+    """sha256 of what LLaMA Factory's jinja template for this tokenizer is a function of; None when
+    LLaMA Factory or transformers is not installed (then nothing is cached)."""
+    try:
+        versions = f"llamafactory=={importlib.metadata.version('llamafactory')} " \
+                   f"transformers=={importlib.metadata.version('transformers')}"
+        spec = importlib.util.find_spec("llamafactory")  # finds the package without importing it
+    except (importlib.metadata.PackageNotFoundError, ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    code = Path(next(iter(spec.submodule_search_locations))) / "data" / "template.py"
+    h = hashlib.sha256(f"{versions}\0{template}\0".encode())
+    h.update(sha256_hex(code).encode() if code.is_file() else b"-")
+    for name in TOKENIZER_FILES:
+        path = Path(tokenizer_source) / name
+        if path.is_file():
+            h.update(f"\0{name}\0{sha256_hex(path)}".encode())
+    return h.hexdigest()
+
+
+def _lf_chat_template(template: str, tokenizer_source: str | Path) -> str:
     os.environ.setdefault("LLAMAFACTORY_VERBOSITY", "WARN")
     from llamafactory.data.template import TEMPLATES
     from transformers import AutoTokenizer

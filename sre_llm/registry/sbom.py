@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from sre_llm.errors import BadInput, CheckFailed
-from sre_llm.fsutil import write_atomic
+from sre_llm.fsutil import user_cache, write_atomic
 
 GENERATOR = "cyclonedx-py environment (cyclonedx-bom)"
 DEFAULT_ROLE = "train"
@@ -39,10 +39,7 @@ _LIST = ("import importlib.metadata as m; "
 
 def cache_dir() -> Path:
     """Where generated SBOMs are cached, per environment digest."""
-    if os.environ.get("SRE_LLM_CACHE"):
-        return Path(os.environ["SRE_LLM_CACHE"]) / "sbom"
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "sre-llm" / "sbom"
+    return user_cache("sbom")
 
 
 def parse_roles(values: Sequence[str]) -> list[tuple[str, str]]:

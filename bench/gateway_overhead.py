@@ -18,7 +18,10 @@ each concurrency, one untimed pass of each side (the first pass at a new concurr
 whichever side goes first). Prints one JSON object: per round the P50/P95 latency and throughput of
 each side, the P50 the gateway adds, the median over alerts of each alert's own added latency (the
 same alert, both sides, one round: less noisy than a difference of two P50s) and the throughput
-ratio gateway / direct; and the medians over the rounds.
+ratio gateway / direct; and the medians over the rounds. Last, ``agent_sre_prompt``: agent-sre's own
+prompt sent to vLLM as it is, unconstrained, against the canonical prompt (tokens, prefill, a whole
+answer): what the canonical prompt saves; where agent-sre's prompt does not fit the served context
+(the tiny model serves 1024 tokens), both are measured on a second vLLM with the model's whole one.
 
     python bench/gateway_overhead.py --model DIR --spec SPEC      # a trained model folder
     python bench/gateway_overhead.py --build .cache/bench/served  # train the tiny one first (~2 min)
@@ -207,6 +210,61 @@ def _isolated(prompt: str, concurrency: list[int], latency_s: float = 0.25, n: i
     return out
 
 
+async def _prompt_cost(vllm: str, name: str, pairs: list[tuple[str, str]], budget: int) -> dict:
+    """agent-sre's own long prompt sent to vLLM as it is, unconstrained, vs the canonical prompt the
+    gateway sends: prompt tokens (vLLM's ``/tokenize``, chat template applied), prefill (one output
+    token) and a whole greedy answer of the evaluator's budget, where the prompt fits the model's
+    context at all. Each request carries a fresh ``cache_salt``, so no prompt reuses another's
+    prefix cache (agent-sre's prompts share ~2,000 characters of instructions)."""
+    import httpx
+
+    out: dict[str, list[float]] = {k: [] for k in ("canonical_tokens", "agent_sre_tokens", "canonical_prefill_ms",
+                                                   "agent_sre_prefill_ms", "agent_sre_unconstrained_ms")}
+    context = 0
+    async with httpx.AsyncClient(timeout=300.0) as client:
+        async def post(path: str, body: dict) -> tuple[float, dict]:
+            t0 = time.perf_counter()
+            r = await client.post(f"{vllm}{path}", json=body)
+            ms = (time.perf_counter() - t0) * 1000
+            if r.status_code != 200:
+                sys.exit(f"vLLM {path}: HTTP {r.status_code} {r.text[:500]}")
+            return ms, r.json()
+
+        def chat(content: str, max_tokens: int) -> dict:
+            return {"model": name, "messages": [{"role": "user", "content": content}], "temperature": 0.0, "top_p": 1.0,
+                    "max_tokens": max_tokens, "n": 1, "cache_salt": os.urandom(16).hex()}
+
+        for canonical, agent_sre in pairs:
+            for side, content in (("canonical", canonical), ("agent_sre", agent_sre)):
+                _, tok = await post("/tokenize", {"model": name, "messages": [{"role": "user", "content": content}]})
+                out[f"{side}_tokens"].append(tok["count"])
+                context = tok["max_model_len"]
+                if tok["count"] + 1 <= context:
+                    out[f"{side}_prefill_ms"].append((await post("/v1/chat/completions", chat(content, 1)))[0])
+                if side == "agent_sre" and tok["count"] + budget <= context:
+                    out["agent_sre_unconstrained_ms"].append((await post("/v1/chat/completions", chat(content, budget)))[0])
+    med = {f"{k}_median": round(statistics.median(v), 1) if v else None for k, v in out.items()}
+    fits = len(out["agent_sre_prefill_ms"])
+    return {**med, "requests": len(pairs), "budget_tokens": budget, "max_model_len": context,
+            "agent_sre_prompts_that_fit": fits,
+            "prefill_ratio": round(med["agent_sre_prefill_ms_median"] / med["canonical_prefill_ms_median"], 2) if fits else None}
+
+
+def _serve(model: Path, spec: Path, cpus: str) -> tuple[subprocess.Popen, str, str, float]:
+    """``sre-llm serve`` of the model: (process, gateway URL, vLLM URL, seconds to ready)."""
+    port = _free_port()
+    cmd = [sys.executable, "-m", "sre_llm", "serve", str(model), "--spec", str(spec), "--port", str(port),
+           "--vllm-cpus", cpus]
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    line = proc.stdout.readline()
+    start_s = time.perf_counter() - t0
+    if not line.startswith("serving "):
+        sys.exit(f"sre-llm serve failed: {line}{proc.stderr.read()[-2000:]}")
+    vllm = re.search(r"vLLM (http://127\.0\.0\.1:\d+)", line).group(1)
+    return proc, f"http://127.0.0.1:{port}", vllm, start_s
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", help="A trained model folder (with --spec).")
@@ -244,22 +302,13 @@ def main() -> None:
     labels0, annotations0 = alert_from_input(rows[0]["input"])
     isolated = _isolated(ai.create_remediation_prompt({"labels": labels0, "annotations": annotations0}), args.concurrency)
 
-    port = _free_port()
-    cmd = [sys.executable, "-m", "sre_llm", "serve", str(model), "--spec", str(spec), "--port", str(port),
-           "--vllm-cpus", args.vllm_cpus]
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
-    line = proc.stdout.readline()
-    start_s = time.perf_counter() - t0
-    if not line.startswith("serving "):
-        sys.exit(f"sre-llm serve failed: {line}{proc.stderr.read()[-2000:]}")
-    gateway = f"http://127.0.0.1:{port}"
-    vllm = re.search(r"vLLM (http://127\.0\.0\.1:\d+)", line).group(1)
+    proc, gateway, vllm, start_s = _serve(model, spec, args.vllm_cpus)
     try:
-        via_gateway, direct = [], []
+        via_gateway, direct, pairs = [], [], []
         for row in rows:
             labels, annotations = alert_from_input(row["input"])
             prompt = ai.create_remediation_prompt({"labels": labels, "annotations": annotations})
+            pairs.append((INSTRUCTION + "\n" + row["input"], prompt))
             via_gateway.append((f"{gateway}/api/generate", {"model": name, "prompt": prompt, "stream": False,
                                                             "options": {"temperature": 0.7, "num_predict": 1024}}))
             direct.append((f"{vllm}/v1/chat/completions", {
@@ -296,14 +345,37 @@ def main() -> None:
             results.append({"concurrency": c, **{f"{k}_median": round(statistics.median(x[k] for x in rounds), 3) for k in
                                                  ("added_p50_ms", "added_ms_paired_median", "throughput_ratio")},
                             "rounds": rounds})
+        prompt_cost = asyncio.run(_prompt_cost(vllm, name, pairs, budget))
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
+    if not prompt_cost["agent_sre_prompts_that_fit"]:
+        # agent-sre's prompt does not fit the served context (the tiny model serves 1024 tokens):
+        # both prompts again on a vLLM with the model's whole context, the same in all else.
+        import tempfile
+
+        from ruamel.yaml import YAML
+
+        yaml = YAML()
+        doc = yaml.load(Path(spec).read_text())
+        longest = json.loads((Path(model) / "config.json").read_text()).get("max_position_embeddings", 4096)
+        doc["spec"]["deployment"]["max_model_len"] = longest
+        with tempfile.TemporaryDirectory() as tmp:
+            long_spec = Path(tmp) / "spec.yaml"
+            with long_spec.open("w") as fh:
+                yaml.dump(doc, fh)
+            proc, _, vllm, _ = _serve(model, long_spec, args.vllm_cpus)
+            try:
+                prompt_cost = {"served_max_model_len": prompt_cost["max_model_len"],
+                               **asyncio.run(_prompt_cost(vllm, name, pairs, budget))}
+            finally:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(timeout=60)
     print(json.dumps({"benchmark": "gateway_overhead", "command": " ".join(["python", *sys.argv]),
                       "alerts": len(rows), "model": name, "answer_format": fmt, "serve_start_s": round(start_s, 1),
                       "vllm_cpus": args.vllm_cpus,
                       "load_avg_1m": round(os.getloadavg()[0], 2), "cpus": os.cpu_count(), "results": results,
-                      "isolated": isolated}))
+                      "isolated": isolated, "agent_sre_prompt": prompt_cost}))
 
 
 if __name__ == "__main__":

@@ -166,8 +166,13 @@ def _gateway(r: dict[str, Any]) -> str:
     isolated = "; ".join(f"{x.get('concurrency')}: {x.get('added_p50_ms', 0):+.1f} ms, {_x(x.get('throughput_ratio'))}"
                          for x in r.get("isolated") or [])
     where = f", vLLM on CPUs {r['vllm_cpus']}" if r.get("vllm_cpus") not in (None, "all") else ""
+    p = r.get("agent_sre_prompt") or {}
+    prompt = (f"; agent-sre's own prompt to vLLM unconstrained: {p.get('agent_sre_tokens_median', 0):.0f} tokens vs "
+              f"{p.get('canonical_tokens_median', 0):.0f} canonical, prefill {p.get('agent_sre_prefill_ms_median')} vs "
+              f"{p.get('canonical_prefill_ms_median')} ms, a whole answer {p.get('agent_sre_unconstrained_ms_median')} ms"
+              if p else "")
     return ("; ".join(parts) + (f" ({r.get('alerts')} alerts{where})" if parts else "see JSON")
-            + (f"; the gateway alone (an upstream that uses no CPU) at concurrency {isolated}" if isolated else ""))
+            + (f"; the gateway alone (an upstream that uses no CPU) at concurrency {isolated}" if isolated else "") + prompt)
 
 
 #: Each benchmark's headline: (what it compares, target, measured), from its own JSON.

